@@ -1,0 +1,31 @@
+//! Gridcase core: what a grid leader's terminal knows about cases.
+//!
+//! The pure part (ids, cases and their state machine, operations, location,
+//! deadlines, grids) has no I/O so the sync server can reuse the exact rules the
+//! device applied. The `device` feature adds the local SQLite store, photo intake
+//! and the [`Terminal`] facade the mobile apps and the CLI use.
+
+pub mod case;
+pub mod deadline;
+pub mod error;
+pub mod grid;
+pub mod ids;
+pub mod location;
+pub mod op;
+pub mod time;
+
+#[cfg(feature = "device")]
+pub mod photo;
+#[cfg(feature = "device")]
+pub mod store;
+#[cfg(feature = "device")]
+pub mod terminal;
+
+pub use case::{Case, CaseDraft, CaseEdit, CaseStatus, Category, Rating, Verification};
+pub use error::{InvalidInput, TransitionError};
+pub use ids::{CaseId, OpId};
+pub use location::{GeoPoint, Location};
+pub use op::{Actor, Op, OpKind, Role};
+
+#[cfg(feature = "device")]
+pub use terminal::{CaseChangeListener, CaseDetail, CasePhoto, PhotoSource, Terminal, TerminalConfig};
