@@ -1,0 +1,143 @@
+//! The sync protocol between terminals and the server: JSON over HTTP, shared
+//! here so both sides serialise exactly the same types.
+//!
+//! ## Endpoints (all under `/v1`, all but enrolment need `Authorization: Bearer <token>`)
+//!
+//! - `POST /v1/enrol` [`EnrolRequest`] → [`EnrolResponse`]: exchanges a one-time
+//!   enrolment code for a device token (the server keeps only its hash).
+//! - `GET /v1/grids` → GeoJSON FeatureCollection of the units the device may see
+//!   (its grids, their ancestors and descendants), in the format `grid::GridMap` reads.
+//! - `POST /v1/sync` [`SyncRequest`] → [`SyncResponse`]: push a batch of ops and
+//!   pull what changed after the cursor, in one round trip (an idle sync is one
+//!   small request).
+//! - `GET /v1/photos/{sha256}/upload` → [`UploadStatus`]: how many bytes of a
+//!   photo file the server holds (resume from there).
+//! - `PUT /v1/photos/{sha256}?offset=N&total=T` body = bytes from N → [`UploadStatus`]:
+//!   appends; when `total` bytes are held the server checks the SHA-256 and
+//!   keeps the file, or discards it and answers `photo_hash_mismatch`.
+//! - `GET /v1/photos/{sha256}` → the file (only for photos of cases the device sees).
+//!
+//! Errors are [`ApiError`] bodies with a stable `code`.
+//!
+//! ## Exactly once, in order
+//!
+//! Every op has a UUIDv7 made on the device. The server applies an op at most
+//! once: it remembers each op id with its outcome, so a retried batch (after a
+//! lost response) gets the same answers and changes nothing. A device pushes
+//! its outbox in recording order and stops at the first op the server could not
+//! take *now* (a photo not uploaded yet), so ops of a case never overtake one
+//! another.
+//!
+//! ## The cursor
+//!
+//! Accepted ops get a server sequence number. A pull returns ops visible to the
+//! device with numbers after the cursor, in order, up to a page, excluding the
+//! device's own (it has them; the push answer gave their numbers). The server
+//! only hands out numbers up to its *commit horizon*: the highest number below
+//! which every transaction has committed, so an op that commits later with a
+//! lower number is never skipped (with one SQLite writer the horizon is simply
+//! the last number; a multi-writer PostgreSQL server must compute it).
+
+use serde::{Deserialize, Serialize};
+
+use crate::ids::OpId;
+use crate::op::Op;
+
+pub const MAX_PUSH_OPS: usize = 500;
+pub const MAX_PULL_OPS: u32 = 1_000;
+/// The largest photo file the server takes (the terminal makes ~0.3–1 MB).
+pub const MAX_PHOTO_BYTES: u64 = 20 * 1024 * 1024;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrolRequest {
+    pub code: String,
+    pub device_name: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EnrolResponse {
+    pub token: String,
+    pub device_id: String,
+    /// The grid leader's account; ops from this device carry it as actor id.
+    pub account_id: String,
+    pub grid_ids: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    /// Ops in the order they were recorded on the device.
+    #[serde(default)]
+    pub push: Vec<Op>,
+    /// The last server sequence number this device has pulled (0 at first).
+    #[serde(default)]
+    pub cursor: u64,
+    /// Most ops to pull; 0 means push only.
+    #[serde(default)]
+    pub pull_limit: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushStatus {
+    /// Applied now, or earlier (a retry): `server_seq` is its number.
+    Accepted,
+    /// The rules refuse it; the device keeps it, marks it and shows the reason.
+    Rejected,
+    /// Not now: a photo it refers to is not on the server yet. Upload, then push again.
+    Deferred,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PushResult {
+    pub op_id: OpId,
+    pub status: PushStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_seq: Option<u64>,
+    /// A stable code (`not_allowed`, `invalid_input`, `not_visible`, `photo_missing`...).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PulledOp {
+    pub server_seq: u64,
+    /// The grid the case is in on the server (decided with the server's map).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grid_id: Option<String>,
+    pub op: Op,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyncResponse {
+    /// One result per pushed op, in the same order; a push stops at the first
+    /// deferred op, and the ops after it get no result (push them again).
+    pub results: Vec<PushResult>,
+    pub ops: Vec<PulledOp>,
+    /// The cursor to send next time.
+    pub cursor: u64,
+    /// More ops are waiting after this page.
+    pub more: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UploadStatus {
+    pub sha256: String,
+    /// Bytes the server holds.
+    pub received: u64,
+    /// The whole file is there and its hash checked.
+    pub complete: bool,
+}
+
+/// The body of every error response.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApiError {
+    /// Stable, for programs: `unauthorised`, `invalid_request`, `too_large`,
+    /// `not_found`, `photo_hash_mismatch`, `upload_offset_mismatch`, `unavailable`, ...
+    pub code: String,
+    /// For people; never contains case content.
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
