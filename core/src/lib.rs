@@ -12,20 +12,25 @@ pub mod grid;
 pub mod ids;
 pub mod location;
 pub mod op;
+pub mod protocol;
 pub mod time;
 
 #[cfg(feature = "device")]
 pub mod photo;
 #[cfg(feature = "device")]
 pub mod store;
+#[cfg(feature = "sync")]
+pub mod sync;
 #[cfg(feature = "device")]
 pub mod terminal;
 
-pub use case::{Case, CaseDraft, CaseEdit, CaseStatus, Category, Rating, Verification};
+pub use case::{Case, CaseDraft, CaseEdit, CaseStatus, Category, Face, Rating, Verification};
 pub use error::{InvalidInput, TransitionError};
 pub use ids::{CaseId, OpId};
 pub use location::{GeoPoint, Location};
 pub use op::{Actor, Op, OpKind, Role};
 
 #[cfg(feature = "device")]
-pub use terminal::{CaseChangeListener, CaseDetail, CasePhoto, PhotoSource, Terminal, TerminalConfig};
+pub use terminal::{
+    CaseChangeListener, CaseDetail, CasePhoto, PhotoSource, Terminal, TerminalConfig,
+};

@@ -1,0 +1,333 @@
+//! Sync state in the store: the enrolled account and cursor, the outbox as the
+//! server acknowledges or refuses it, and ops pulled from the server. Every
+//! sync answer is applied in one transaction together with the new cursor, so
+//! a crash mid-way repeats the exchange (the server dedups by op id) instead of
+//! losing or doubling anything.
+//!
+//! ## Which state a case shows
+//!
+//! A case is the fold of its ops: first every op the server has, in server
+//! order; then this terminal's ops not yet acknowledged, in the order they were
+//! recorded. So the terminal always shows the server's state with the grid
+//! leader's unsynced work on top. When both sides changed the same case, the
+//! server's order wins: a local op that no longer fits the server's state (the
+//! grid leader cancelled a draft the centre has meanwhile dispatched, say) is
+//! left out of the view, stays in the outbox, and is pushed; the server then
+//! either accepts it or refuses it with a reason, and a refused op is kept on
+//! the timeline, marked, never dropped silently.
+
+use std::collections::BTreeSet;
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{load_case, save_case, PhotoRow, Store, StoreError};
+use crate::case::Case;
+use crate::ids::CaseId;
+use crate::op::{apply, Op, OpKind};
+use crate::protocol::{PulledOp, PushResult, PushStatus};
+use crate::time::Millis;
+
+/// The account this terminal is enrolled as on a server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncAccount {
+    pub server_url: String,
+    pub device_id: String,
+    pub account_id: String,
+    pub token: String,
+    pub grid_ids: Vec<String>,
+    pub cursor: u64,
+    pub last_success_at: Option<Millis>,
+}
+
+/// What applying one sync answer changed.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SyncApplied {
+    pub accepted: u32,
+    pub rejected: u32,
+    pub deferred: u32,
+    pub pulled: u32,
+    pub changed_cases: Vec<CaseId>,
+}
+
+impl Store {
+    pub fn sync_account(&self) -> Result<Option<SyncAccount>, StoreError> {
+        self.read(|conn| {
+            conn.query_row(
+                "SELECT server_url, device_id, account_id, token, grid_ids, cursor, last_success_at
+                 FROM sync_account",
+                [],
+                |r| {
+                    let grids: String = r.get(4)?;
+                    Ok(SyncAccount {
+                        server_url: r.get(0)?,
+                        device_id: r.get(1)?,
+                        account_id: r.get(2)?,
+                        token: r.get(3)?,
+                        grid_ids: serde_json::from_str(&grids).unwrap_or_default(),
+                        cursor: r.get::<_, i64>(5)? as u64,
+                        last_success_at: r.get(6)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(Into::into)
+        })
+    }
+
+    /// Records the enrolment. Enrolling again (a new token, say) keeps the
+    /// cursor when the server and device stay the same.
+    pub fn save_sync_account(&self, a: &SyncAccount, now: Millis) -> Result<(), StoreError> {
+        let grids = serde_json::to_string(&a.grid_ids).map_err(StoreError::corrupt)?;
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO sync_account (only_one, server_url, device_id, account_id, token,
+                     grid_ids, cursor, enrolled_at)
+                 VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)
+                 ON CONFLICT (only_one) DO UPDATE SET
+                     cursor = CASE WHEN server_url = ?1 AND device_id = ?2 THEN cursor ELSE ?6 END,
+                     server_url = ?1, device_id = ?2, account_id = ?3, token = ?4,
+                     grid_ids = ?5, enrolled_at = ?7",
+                params![
+                    a.server_url,
+                    a.device_id,
+                    a.account_id,
+                    a.token,
+                    grids,
+                    a.cursor as i64,
+                    now
+                ],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The outbox's waiting ops, oldest first.
+    pub fn pending_ops(&self, limit: usize) -> Result<Vec<Op>, StoreError> {
+        self.read(|conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT ops.body FROM outbox JOIN ops ON ops.seq = outbox.op_seq
+                 WHERE outbox.state = 'pending' ORDER BY outbox.op_seq LIMIT ?1",
+            )?;
+            let rows = stmt.query_map([limit as i64], |r| r.get::<_, String>(0))?;
+            rows.map(|b| serde_json::from_str(&b?).map_err(StoreError::corrupt))
+                .collect()
+        })
+    }
+
+    /// Photo files (SHA-256 and size) that waiting ops refer to, in outbox order.
+    pub fn pending_photo_files(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let ops = self.pending_ops(usize::MAX >> 1)?;
+        let mut seen = BTreeSet::new();
+        let mut out = Vec::new();
+        for op in ops {
+            if let OpKind::AttachPhoto { photo } = op.kind {
+                for (sha, bytes) in [
+                    (photo.sha256, photo.bytes),
+                    (photo.thumb_sha256, photo.thumb_bytes),
+                ] {
+                    if seen.insert(sha.clone()) {
+                        out.push((sha, bytes));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Photo files of pulled cases not yet fetched.
+    pub fn photo_downloads(&self) -> Result<Vec<String>, StoreError> {
+        self.read(|conn| {
+            let mut stmt =
+                conn.prepare_cached("SELECT sha256 FROM photo_downloads ORDER BY sha256")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            Ok(rows.collect::<Result<_, _>>()?)
+        })
+    }
+
+    pub fn photo_downloaded(&self, sha256: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute("DELETE FROM photo_downloads WHERE sha256 = ?1", [sha256])?;
+            Ok(())
+        })
+    }
+
+    /// Applies one sync answer: the fate of each pushed op, the pulled ops and
+    /// the new cursor, all in one transaction.
+    pub fn apply_sync(
+        &self,
+        results: &[PushResult],
+        pulled: &[PulledOp],
+        cursor: u64,
+        now: Millis,
+        place: &dyn Fn(&Case) -> Option<String>,
+    ) -> Result<SyncApplied, StoreError> {
+        self.write(|tx| {
+            // A pulled case arrives with its ops; its row is written after them.
+            tx.pragma_update(None, "defer_foreign_keys", "ON")?;
+            let mut out = SyncApplied::default();
+            let mut changed = BTreeSet::new();
+            for r in results {
+                let found: Option<(i64, String)> = tx
+                    .prepare_cached(
+                        "SELECT ops.seq, ops.case_id FROM ops JOIN outbox ON outbox.op_seq = ops.seq
+                         WHERE ops.id = ?1 AND outbox.state = 'pending'",
+                    )?
+                    .query_row([r.op_id.to_string()], |row| Ok((row.get(0)?, row.get(1)?)))
+                    .optional()?;
+                // An answer about an op no longer waiting (a repeated answer) changes nothing.
+                let Some((seq, case_id)) = found else { continue };
+                match r.status {
+                    PushStatus::Accepted => {
+                        let server_seq = r.server_seq.ok_or_else(|| {
+                            StoreError::corrupt("the server accepted an op without a number")
+                        })?;
+                        tx.prepare_cached("UPDATE ops SET server_seq = ?2 WHERE seq = ?1")?
+                            .execute(params![seq, server_seq as i64])?;
+                        tx.prepare_cached("DELETE FROM outbox WHERE op_seq = ?1")?
+                            .execute([seq])?;
+                        tx.prepare_cached(
+                            "UPDATE cases SET pending_ops = pending_ops - 1 WHERE id = ?1",
+                        )?
+                        .execute([&case_id])?;
+                        out.accepted += 1;
+                    }
+                    PushStatus::Rejected => {
+                        let reason = match (&r.code, &r.reason) {
+                            (Some(c), Some(m)) => format!("{c}: {m}"),
+                            (Some(c), None) => c.clone(),
+                            (None, Some(m)) => m.clone(),
+                            (None, None) => "refused by the server".into(),
+                        };
+                        tx.prepare_cached(
+                            "UPDATE outbox SET state = 'rejected', reject_reason = ?2,
+                                 attempts = attempts + 1 WHERE op_seq = ?1",
+                        )?
+                        .execute(params![seq, reason])?;
+                        tx.prepare_cached(
+                            "UPDATE cases SET pending_ops = pending_ops - 1,
+                                 rejected_ops = rejected_ops + 1 WHERE id = ?1",
+                        )?
+                        .execute([&case_id])?;
+                        out.rejected += 1;
+                    }
+                    PushStatus::Deferred => {
+                        out.deferred += 1;
+                        continue;
+                    }
+                }
+                changed.insert(case_id);
+            }
+            for p in pulled {
+                let body = serde_json::to_string(&p.op).map_err(StoreError::corrupt)?;
+                let inserted = tx
+                    .prepare_cached(
+                        "INSERT INTO ops (id, case_id, kind, device_time, body, server_seq, origin)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'server')
+                         ON CONFLICT (id) DO NOTHING",
+                    )?
+                    .execute(params![
+                        p.op.id.to_string(),
+                        p.op.case_id.to_string(),
+                        super::op_kind_code(&p.op),
+                        p.op.device_time,
+                        body,
+                        p.server_seq as i64,
+                    ])?;
+                if inserted == 0 {
+                    continue; // pulled before: a repeated page after a crash
+                }
+                if let OpKind::AttachPhoto { photo } = &p.op.kind {
+                    PhotoRow {
+                        photo: photo.clone(),
+                        case_id: p.op.case_id,
+                        op_id: p.op.id,
+                        added_at: p.op.device_time,
+                    }
+                    .insert_if_new(tx)?;
+                    for sha in [&photo.sha256, &photo.thumb_sha256] {
+                        tx.prepare_cached(
+                            "INSERT INTO photo_downloads (sha256) VALUES (?1) ON CONFLICT DO NOTHING",
+                        )?
+                        .execute([sha])?;
+                    }
+                }
+                let case_id = p.op.case_id.to_string();
+                changed.insert(case_id.clone());
+                if p.grid_id.is_some() {
+                    // Remembered once the case row exists (after the fold below).
+                    tx.prepare_cached("UPDATE cases SET server_grid_id = ?2 WHERE id = ?1")?
+                        .execute(params![case_id, p.grid_id])?;
+                }
+                out.pulled += 1;
+            }
+            for case_id in &changed {
+                let id = CaseId::parse(case_id).map_err(StoreError::corrupt)?;
+                let server_grid = pulled
+                    .iter()
+                    .rev()
+                    .find(|p| p.op.case_id == id)
+                    .and_then(|p| p.grid_id.clone());
+                refold_case(tx, &id, server_grid, place)?;
+                out.changed_cases.push(id);
+            }
+            tx.prepare_cached(
+                "UPDATE sync_account SET cursor = max(cursor, ?1), last_success_at = ?2",
+            )?
+            .execute(params![cursor as i64, now])?;
+            Ok(out)
+        })
+    }
+}
+
+/// Recomputes a case from its ops: the server's in server order, then this
+/// terminal's waiting ones in recording order; refused ops are left out.
+fn refold_case(
+    tx: &Connection,
+    id: &CaseId,
+    server_grid: Option<String>,
+    place: &dyn Fn(&Case) -> Option<String>,
+) -> Result<(), StoreError> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT ops.body, ops.server_seq, outbox.state FROM ops
+         LEFT JOIN outbox ON outbox.op_seq = ops.seq
+         WHERE ops.case_id = ?1
+         ORDER BY ops.server_seq IS NULL, ops.server_seq, ops.seq",
+    )?;
+    let mut rows = stmt.query([id.to_string()])?;
+    let mut case: Option<Case> = None;
+    while let Some(r) = rows.next()? {
+        let state: Option<String> = r.get(2)?;
+        if state.as_deref() == Some("rejected") {
+            continue;
+        }
+        let op: Op = serde_json::from_str(&r.get::<_, String>(0)?).map_err(StoreError::corrupt)?;
+        match apply(case.as_ref(), &op) {
+            Ok(next) => case = Some(next),
+            Err(e) => {
+                // The server's state moved on; this op waits for the server's verdict.
+                tracing::info!(op = %op.id, error = %e, "op does not fit the server's state; left out of the view");
+            }
+        }
+    }
+    drop(rows);
+    let Some(mut case) = case else {
+        return Ok(()); // nothing applicable yet (its create has not arrived)
+    };
+    let existing = load_case(tx, id)?;
+    let stored_grid: Option<String> = tx
+        .prepare_cached("SELECT server_grid_id FROM cases WHERE id = ?1")?
+        .query_row([id.to_string()], |r| r.get(0))
+        .optional()?
+        .flatten();
+    let server_grid = server_grid.or(stored_grid);
+    case.grid_id = server_grid
+        .clone()
+        .or_else(|| existing.as_ref().and_then(|c| c.grid_id.clone()))
+        .or_else(|| place(&case));
+    save_case(tx, &case, existing.is_none())?;
+    if let Some(grid) = server_grid {
+        tx.prepare_cached("UPDATE cases SET server_grid_id = ?2 WHERE id = ?1")?
+            .execute(params![id.to_string(), grid])?;
+    }
+    Ok(())
+}

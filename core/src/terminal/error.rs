@@ -1,0 +1,45 @@
+use crate::error::{InvalidInput, TransitionError};
+use crate::grid::GridError;
+use crate::photo::PhotoError;
+use crate::store::StoreError;
+
+/// Everything the terminal API can refuse or fail at. Messages name fields and
+/// reasons only: a resident's words never end up in an error or a log.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Invalid(#[from] InvalidInput),
+    #[error(transparent)]
+    NotAllowed(#[from] TransitionError),
+    #[error("{what} was not found")]
+    NotFound { what: &'static str },
+    #[error("photo refused: {0}")]
+    Photo(#[from] PhotoError),
+    #[error("grid map refused: {0}")]
+    Grid(#[from] GridError),
+    #[error("storage failed: {0}")]
+    Storage(StoreError),
+    #[error("the terminal's store is closed")]
+    Closed,
+    #[cfg(feature = "sync")]
+    #[error("sync failed: {0}")]
+    Sync(crate::sync::SyncError),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Invalid(i) => Error::Invalid(i),
+            StoreError::Transition(t) => Error::NotAllowed(t),
+            StoreError::CaseNotFound => Error::NotFound { what: "case" },
+            StoreError::Closed | StoreError::Interrupted => Error::Closed,
+            other => Error::Storage(other),
+        }
+    }
+}
+
+impl From<std::io::Error> for Error {
+    fn from(e: std::io::Error) -> Self {
+        Error::Storage(StoreError::Io(e))
+    }
+}

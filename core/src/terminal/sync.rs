@@ -1,0 +1,338 @@
+//! Sync as the terminal does it: enrol once, then `sync_now` whenever there is
+//! signal. One sync runs at a time (a second caller waits for the first and
+//! then runs its own, usually idle, round). Dropping the future cancels it
+//! safely: every answer is applied in one transaction, and anything not
+//! applied is simply exchanged again next time.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Error, Terminal};
+use crate::photo::sha256_hex;
+use crate::protocol::{EnrolRequest, PushStatus, SyncRequest, MAX_PULL_OPS};
+use crate::store::SyncAccount;
+use crate::sync::client::SyncClient;
+use crate::sync::{SyncError, SyncPhase, SyncProgress, SyncReport};
+use crate::time::now_millis;
+
+/// Ops pushed per request: big enough for few round trips, small enough that a
+/// lost answer costs little to repeat.
+const PUSH_BATCH: usize = 200;
+/// Upload photos in pieces so a broken connection loses at most one piece.
+const UPLOAD_CHUNK: usize = 128 * 1024;
+/// Tries per request before a sync gives up for now.
+const ATTEMPTS: u32 = 4;
+
+#[derive(Debug, Default)]
+pub(super) struct Backoff {
+    failures: u32,
+}
+
+impl Backoff {
+    /// How long to wait before the next automatic sync: exponential with full
+    /// jitter (so 2,000 terminals coming back online do not hammer the server in step).
+    fn delay(&self) -> Duration {
+        if self.failures == 0 {
+            return Duration::ZERO;
+        }
+        let cap_ms = (1_000u64 << self.failures.min(9)).min(300_000);
+        Duration::from_millis(fastrand::u64(cap_ms / 2..=cap_ms))
+    }
+}
+
+impl Terminal {
+    /// Enrols this terminal with a server using the one-time code the centre
+    /// gave the grid leader, and downloads the grid map.
+    pub async fn enrol(
+        &self,
+        server_url: &str,
+        code: &str,
+        device_name: &str,
+    ) -> Result<SyncAccount, SyncError> {
+        let client = SyncClient::new(server_url, None)?;
+        let resp = client
+            .enrol(&EnrolRequest {
+                code: code.trim().to_owned(),
+                device_name: device_name.to_owned(),
+            })
+            .await?;
+        let account = SyncAccount {
+            server_url: server_url.trim_end_matches('/').to_owned(),
+            device_id: resp.device_id,
+            account_id: resp.account_id,
+            token: resp.token,
+            grid_ids: resp.grid_ids,
+            cursor: 0,
+            last_success_at: None,
+        };
+        self.inner.store.save_sync_account(&account, now_millis())?;
+        *self
+            .inner
+            .actor_id
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = account.account_id.clone();
+        let authed = SyncClient::new(&account.server_url, Some(account.token.clone()))?;
+        let grids = authed.grids().await?;
+        if let Err(e) = self.load_grids(&grids) {
+            tracing::warn!(error = %e, "the server's grid map was refused");
+        }
+        Ok(account)
+    }
+
+    /// How long an app should wait before syncing again by itself, after the
+    /// failures so far (zero after a success).
+    pub async fn next_sync_delay(&self) -> Duration {
+        self.inner.sync.lock().await.delay()
+    }
+
+    /// Pushes everything waiting, uploads its photos, pulls what changed.
+    pub async fn sync_now(
+        &self,
+        progress: Option<Arc<dyn SyncProgress>>,
+    ) -> Result<SyncReport, SyncError> {
+        let mut backoff = self.inner.sync.lock().await;
+        let result = self.sync_round(progress.as_deref()).await;
+        match &result {
+            Ok(_) => backoff.failures = 0,
+            Err(e) if e.is_transient() => backoff.failures += 1,
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn sync_round(
+        &self,
+        progress: Option<&dyn SyncProgress>,
+    ) -> Result<SyncReport, SyncError> {
+        let store = &self.inner.store;
+        let account = store.sync_account()?.ok_or(SyncError::NotEnrolled)?;
+        let client = SyncClient::new(&account.server_url, Some(account.token.clone()))?;
+        let mut report = SyncReport::default();
+        let tell = |phase, done, total| {
+            if let Some(p) = progress {
+                p.on_progress(phase, done, total);
+            }
+        };
+
+        let result = async {
+            self.upload_photos(&client, &mut report, &tell).await?;
+            let mut uploaded_again = false;
+            loop {
+                let cursor = store.sync_account()?.map(|a| a.cursor).unwrap_or(0);
+                let push = store.pending_ops(PUSH_BATCH)?;
+                tell(
+                    if push.is_empty() {
+                        SyncPhase::Pulling
+                    } else {
+                        SyncPhase::Pushing
+                    },
+                    0,
+                    0,
+                );
+                let request = SyncRequest {
+                    push: push.clone(),
+                    cursor,
+                    pull_limit: MAX_PULL_OPS,
+                };
+                let resp = retry(&mut report, || client.sync(&request)).await?;
+                if resp.results.len() > push.len()
+                    || resp
+                        .results
+                        .iter()
+                        .zip(&push)
+                        .any(|(r, op)| r.op_id != op.id)
+                {
+                    return Err(SyncError::Protocol {
+                        reason: "the push answer does not match the ops sent".into(),
+                    });
+                }
+                let place = self.placer();
+                let applied = store.apply_sync(
+                    &resp.results,
+                    &resp.ops,
+                    resp.cursor,
+                    now_millis(),
+                    &place,
+                )?;
+                report.ops_pushed += resp.results.len() as u32;
+                report.ops_accepted += applied.accepted;
+                report.ops_rejected += applied.rejected;
+                report.ops_pulled += applied.pulled;
+                if !applied.changed_cases.is_empty() {
+                    self.notify(&applied.changed_cases);
+                }
+                let deferred = resp
+                    .results
+                    .iter()
+                    .any(|r| r.status == PushStatus::Deferred);
+                if deferred {
+                    // The server lacks a photo it should have: upload again, once.
+                    if uploaded_again {
+                        break;
+                    }
+                    uploaded_again = true;
+                    self.upload_photos(&client, &mut report, &tell).await?;
+                    continue;
+                }
+                let pushed_all = resp.results.len() == push.len();
+                if push.is_empty() && !resp.more {
+                    break;
+                }
+                if !pushed_all {
+                    break;
+                }
+            }
+            self.download_photos(&client, &mut report, &tell).await?;
+            Ok::<(), SyncError>(())
+        }
+        .await;
+        let wire = client.wire();
+        report.requests = wire.requests;
+        report.bytes_sent = wire.bytes_sent;
+        report.bytes_received = wire.bytes_received;
+        report.ops_waiting = store.outbox_len()?;
+        result?;
+        tell(SyncPhase::Done, 0, 0);
+        Ok(report)
+    }
+
+    async fn upload_photos(
+        &self,
+        client: &SyncClient,
+        report: &mut SyncReport,
+        tell: &(dyn Fn(SyncPhase, u64, u64) + Sync),
+    ) -> Result<(), SyncError> {
+        let files = self.inner.store.pending_photo_files()?;
+        if files.is_empty() {
+            return Ok(());
+        }
+        let total: u64 = files.iter().map(|(_, n)| n).sum();
+        let mut done = 0u64;
+        tell(SyncPhase::UploadingPhotos, done, total);
+        for (sha, size) in files {
+            let status = retry(report, || client.upload_status(&sha)).await?;
+            if status.complete {
+                done += size;
+                tell(SyncPhase::UploadingPhotos, done, total);
+                continue;
+            }
+            let path = self.inner.photos.path_of(&sha);
+            let bytes = read_file(path).await?;
+            let mut offset = status.received.min(bytes.len() as u64);
+            done += offset;
+            while offset < bytes.len() as u64 {
+                let end = (offset as usize + UPLOAD_CHUNK).min(bytes.len());
+                let chunk = bytes[offset as usize..end].to_vec();
+                let sent = chunk.len() as u64;
+                let result = client.upload(&sha, offset, bytes.len() as u64, chunk).await;
+                match result {
+                    Ok(status) => {
+                        report.photo_bytes_sent += sent;
+                        done += status.received.saturating_sub(offset);
+                        offset = status.received;
+                        if status.complete {
+                            break;
+                        }
+                    }
+                    Err(e) if e.is_transient() && report.retries < ATTEMPTS * 8 => {
+                        // Ask the server where to continue: it keeps what arrived.
+                        report.retries += 1;
+                        report.photo_bytes_sent += sent;
+                        tokio::time::sleep(retry_delay(report.retries)).await;
+                        let status = retry(report, || client.upload_status(&sha)).await?;
+                        done = done.saturating_sub(offset) + status.received;
+                        offset = status.received;
+                        if status.complete {
+                            break;
+                        }
+                    }
+                    Err(SyncError::Refused { code, .. }) if code == "upload_offset_mismatch" => {
+                        let status = retry(report, || client.upload_status(&sha)).await?;
+                        offset = status.received;
+                        if status.complete {
+                            break;
+                        }
+                    }
+                    Err(e) => return Err(e),
+                }
+                tell(SyncPhase::UploadingPhotos, done, total);
+            }
+        }
+        tell(SyncPhase::UploadingPhotos, total, total);
+        Ok(())
+    }
+
+    async fn download_photos(
+        &self,
+        client: &SyncClient,
+        report: &mut SyncReport,
+        tell: &(dyn Fn(SyncPhase, u64, u64) + Sync),
+    ) -> Result<(), SyncError> {
+        let wanted = self.inner.store.photo_downloads()?;
+        let total = wanted.len() as u64;
+        for (i, sha) in wanted.into_iter().enumerate() {
+            tell(SyncPhase::DownloadingPhotos, i as u64, total);
+            if !self.inner.photos.contains(&sha) {
+                let bytes = retry(report, || client.download(&sha)).await?;
+                if sha256_hex(&bytes) != sha {
+                    return Err(SyncError::Protocol {
+                        reason: "a downloaded photo does not match its hash".into(),
+                    });
+                }
+                report.photo_bytes_received += bytes.len() as u64;
+                let lib = self.clone_handle();
+                let sha2 = sha.clone();
+                tokio::task::spawn_blocking(move || lib.inner.photos.write(&sha2, &bytes))
+                    .await
+                    .map_err(|_| SyncError::Protocol {
+                        reason: "photo write was lost".into(),
+                    })??;
+            }
+            self.inner.store.photo_downloaded(&sha)?;
+        }
+        Ok(())
+    }
+}
+
+fn retry_delay(attempt: u32) -> Duration {
+    let cap = 100u64 << attempt.min(6);
+    Duration::from_millis(fastrand::u64(cap / 2..=cap))
+}
+
+/// Runs a request, retrying transient failures a few times with jittered backoff.
+async fn retry<T, F, Fut>(report: &mut SyncReport, mut f: F) -> Result<T, SyncError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, SyncError>>,
+{
+    let mut attempt = 0;
+    loop {
+        match f().await {
+            Err(e) if e.is_transient() && attempt + 1 < ATTEMPTS => {
+                attempt += 1;
+                report.retries += 1;
+                tracing::debug!(error = %e, attempt, "sync request failed; retrying");
+                tokio::time::sleep(retry_delay(attempt)).await;
+            }
+            other => return other,
+        }
+    }
+}
+
+impl From<SyncError> for Error {
+    fn from(e: SyncError) -> Self {
+        match e {
+            SyncError::Store(s) => s.into(),
+            other => Error::Sync(other),
+        }
+    }
+}
+
+async fn read_file(path: std::path::PathBuf) -> Result<Vec<u8>, SyncError> {
+    tokio::task::spawn_blocking(move || std::fs::read(path))
+        .await
+        .map_err(|_| SyncError::Protocol {
+            reason: "photo read was lost".into(),
+        })?
+        .map_err(SyncError::Io)
+}
