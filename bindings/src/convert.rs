@@ -1,0 +1,238 @@
+//! Conversions between core types and the FFI records.
+
+use gridcase_core::op::OpKind;
+use gridcase_core::store::{self, OpSyncState};
+use gridcase_core::terminal::{CaseDetail as CoreDetail, CasePhoto};
+use gridcase_core::Terminal;
+
+use crate::types::*;
+use crate::GridcaseError;
+
+fn path_string(p: &std::path::Path) -> String {
+    p.to_string_lossy().into_owned()
+}
+
+impl From<GeoPoint> for gridcase_core::GeoPoint {
+    fn from(p: GeoPoint) -> Self {
+        Self {
+            lat: p.lat,
+            lon: p.lon,
+            accuracy_m: p.accuracy_m,
+        }
+    }
+}
+
+impl From<gridcase_core::GeoPoint> for GeoPoint {
+    fn from(p: gridcase_core::GeoPoint) -> Self {
+        Self {
+            lat: p.lat,
+            lon: p.lon,
+            accuracy_m: p.accuracy_m,
+        }
+    }
+}
+
+impl From<Location> for gridcase_core::Location {
+    fn from(l: Location) -> Self {
+        Self {
+            point: l.point.into(),
+            address: l.address,
+        }
+    }
+}
+
+impl From<gridcase_core::Location> for Location {
+    fn from(l: gridcase_core::Location) -> Self {
+        Self {
+            point: l.point.into(),
+            address: l.address,
+        }
+    }
+}
+
+impl From<&gridcase_core::grid::GridUnit> for GridUnit {
+    fn from(u: &gridcase_core::grid::GridUnit) -> Self {
+        Self {
+            id: u.id.clone(),
+            name: u.name.clone(),
+            level: u.level.as_str().to_owned(),
+            parent_id: u.parent_id.clone(),
+        }
+    }
+}
+
+impl From<gridcase_core::grid::GridUnit> for GridUnit {
+    fn from(u: gridcase_core::grid::GridUnit) -> Self {
+        (&u).into()
+    }
+}
+
+impl From<NewCase> for gridcase_core::CaseDraft {
+    fn from(n: NewCase) -> Self {
+        Self {
+            category: n.category,
+            title: n.title,
+            description: n.description,
+            location: n.location.map(Into::into),
+            occurred_at: n.occurred_at,
+            proposed_deadline: n.proposed_deadline,
+        }
+    }
+}
+
+impl From<CaseEdit> for gridcase_core::CaseEdit {
+    fn from(e: CaseEdit) -> Self {
+        Self {
+            category: e.category,
+            title: e.title,
+            description: e.description,
+            location: if e.clear_location {
+                Some(None)
+            } else {
+                e.location.map(|l| Some(l.into()))
+            },
+            occurred_at: e.occurred_at,
+            proposed_deadline: if e.clear_proposed_deadline {
+                Some(None)
+            } else {
+                e.proposed_deadline.map(Some)
+            },
+        }
+    }
+}
+
+impl From<CasePhoto> for Photo {
+    fn from(p: CasePhoto) -> Self {
+        let r = p.row.photo;
+        Self {
+            id: r.id.to_string(),
+            sha256: r.sha256,
+            path: path_string(&p.path),
+            thumb_path: path_string(&p.thumb_path),
+            width: r.width,
+            height: r.height,
+            bytes: r.bytes,
+            captured_at: r.captured_at,
+            gps: r.captured_at_point.map(Into::into),
+        }
+    }
+}
+
+fn note_of(kind: &OpKind) -> Option<String> {
+    match kind {
+        OpKind::Cancel { reason } | OpKind::Escalate { reason } => Some(reason.clone()),
+        OpKind::Dispatch { note, .. }
+        | OpKind::Progress { note }
+        | OpKind::Resolve { note }
+        | OpKind::Chase { note }
+        | OpKind::Verify { note, .. } => Some(note.clone()),
+        OpKind::Rate { comment, .. } => Some(comment.clone()),
+        _ => None,
+    }
+    .filter(|n| !n.is_empty())
+}
+
+impl From<store::TimelineEntry> for TimelineEntry {
+    fn from(e: store::TimelineEntry) -> Self {
+        let op = e.op;
+        Self {
+            op_id: op.id.to_string(),
+            kind: gridcase_core::store::op_kind_code(&op),
+            actor_role: op.actor.role.as_str().to_owned(),
+            actor_id: op.actor.id.clone(),
+            time: op.device_time,
+            at: op.at.map(Into::into),
+            note: note_of(&op.kind),
+            sync_state: match e.sync {
+                OpSyncState::Pending => SyncState::Pending,
+                OpSyncState::Rejected => SyncState::Rejected,
+                OpSyncState::Synced => SyncState::Synced,
+            },
+            reject_reason: e.reject_reason,
+        }
+    }
+}
+
+impl From<CoreDetail> for CaseDetail {
+    fn from(d: CoreDetail) -> Self {
+        let c = d.case;
+        Self {
+            id: c.id.to_string(),
+            status: c.status,
+            category: c.category,
+            title: c.title,
+            description: c.description,
+            location: c.location.map(Into::into),
+            grid_id: c.grid_id,
+            occurred_at: c.occurred_at,
+            proposed_deadline: c.proposed_deadline,
+            deadline: c.deadline,
+            department: c.department,
+            chase_count: c.chase_count,
+            overdue: d.overdue,
+            waiting_to_sync: d.waiting_to_sync,
+            verification: c.verification.map(|v| Verification {
+                done: v.done,
+                note: v.note,
+                photo_ids: v.photo_ids.iter().map(|p| p.to_string()).collect(),
+                at: v.at,
+            }),
+            rating: c.rating.map(|r| Rating {
+                face: r.face,
+                comment: r.comment,
+                at: r.at,
+            }),
+            reported_by: c.reported_by,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            photos: d.photos.into_iter().map(Into::into).collect(),
+            timeline: d.timeline.into_iter().map(Into::into).collect(),
+        }
+    }
+}
+
+impl TryFrom<CaseQuery> for store::CaseQuery {
+    type Error = GridcaseError;
+
+    fn try_from(q: CaseQuery) -> Result<Self, GridcaseError> {
+        Ok(Self {
+            statuses: q.statuses,
+            grid_id: q.grid_id,
+            waiting_to_sync: q.waiting_to_sync,
+            overdue: q.overdue,
+            text: q.text,
+            order: match q.order {
+                None | Some(CaseOrder::LastChange) => store::CaseOrder::LastChange,
+                Some(CaseOrder::Deadline) => store::CaseOrder::Deadline,
+            },
+            page_size: q.page_size,
+            page_token: q.page_token,
+        })
+    }
+}
+
+pub(crate) fn page(terminal: &Terminal, page: store::CasePage) -> CasePage {
+    CasePage {
+        cases: page
+            .cases
+            .into_iter()
+            .map(|s| CaseSummary {
+                id: s.id.to_string(),
+                status: s.status,
+                category: s.category,
+                title: s.title,
+                grid_id: s.grid_id,
+                deadline: s.deadline,
+                overdue: s.overdue,
+                updated_at: s.updated_at,
+                waiting_to_sync: s.waiting_to_sync,
+                photo_count: s.photo_count,
+                thumb_path: s
+                    .thumb_sha256
+                    .and_then(|sha| terminal.photo_file(&sha).ok())
+                    .map(|p| path_string(&p)),
+            })
+            .collect(),
+        next_page_token: page.next_page_token,
+    }
+}

@@ -1,0 +1,287 @@
+//! uniffi bindings of the grid leader's terminal. This crate only converts:
+//! core types to FFI records, core errors to one flat [`GridcaseError`], and
+//! core calls to `async` where they are slow, so Kotlin sees `suspend` and
+//! Swift `async`.
+
+mod convert;
+mod error;
+mod types;
+
+use std::sync::Arc;
+
+use gridcase_core::case::CaseEdit as CoreEdit;
+use gridcase_core::ids::PhotoId;
+use gridcase_core::terminal::PhotoSource;
+use gridcase_core::{CaseId, Terminal, TerminalConfig};
+
+pub use error::GridcaseError;
+pub use types::*;
+
+uniffi::setup_scaffolding!();
+
+/// Told whenever cases change on this terminal, so lists and screens refresh.
+/// Called on a background thread, after the change is committed.
+#[uniffi::export(foreign)]
+pub trait CaseListener: Send + Sync {
+    fn on_cases_changed(&self, case_ids: Vec<String>);
+}
+
+struct ListenerAdapter(Arc<dyn CaseListener>);
+
+impl gridcase_core::CaseChangeListener for ListenerAdapter {
+    fn cases_changed(&self, case_ids: &[CaseId]) {
+        self.0
+            .on_cases_changed(case_ids.iter().map(|id| id.to_string()).collect());
+    }
+}
+
+/// Sync progress for the UI: the phase, and bytes done / total while photos
+/// upload or download.
+#[uniffi::export(foreign)]
+pub trait SyncListener: Send + Sync {
+    fn on_progress(&self, phase: SyncPhase, done: u64, total: u64);
+}
+
+struct ProgressAdapter(Arc<dyn SyncListener>);
+
+impl gridcase_core::sync::SyncProgress for ProgressAdapter {
+    fn on_progress(&self, phase: gridcase_core::sync::SyncPhase, done: u64, total: u64) {
+        use gridcase_core::sync::SyncPhase as P;
+        let phase = match phase {
+            P::UploadingPhotos => SyncPhase::UploadingPhotos,
+            P::Pushing => SyncPhase::Pushing,
+            P::Pulling => SyncPhase::Pulling,
+            P::DownloadingPhotos => SyncPhase::DownloadingPhotos,
+            P::Done => SyncPhase::Done,
+        };
+        self.0.on_progress(phase, done, total);
+    }
+}
+
+/// The terminal's data, opened on the app's data folder.
+#[derive(uniffi::Object)]
+pub struct GridcaseClient {
+    terminal: Terminal,
+}
+
+fn case_id(s: &str) -> Result<CaseId, GridcaseError> {
+    Ok(CaseId::parse(s)?)
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl GridcaseClient {
+    /// Opens (creating if needed) the terminal's store in `data_dir`.
+    #[uniffi::constructor]
+    pub fn open(data_dir: String, config: ClientConfig) -> Result<Arc<Self>, GridcaseError> {
+        let mut core = TerminalConfig::new(config.actor_id);
+        if config.deadline_horizon_days > 0 {
+            core.deadline_horizon = config.deadline_horizon_days as i64 * gridcase_core::time::DAY;
+        }
+        if config.max_photo_edge > 0 {
+            core.photo.max_edge = config.max_photo_edge;
+        }
+        if config.thumb_edge > 0 {
+            core.photo.thumb_edge = config.thumb_edge;
+        }
+        let terminal = Terminal::open(std::path::Path::new(&data_dir), core)?;
+        Ok(Arc::new(Self { terminal }))
+    }
+
+    /// Replaces the listener (one at a time).
+    pub fn set_listener(&self, listener: Arc<dyn CaseListener>) {
+        self.terminal
+            .set_listener(Some(Arc::new(ListenerAdapter(listener))));
+    }
+
+    pub fn clear_listener(&self) {
+        self.terminal.set_listener(None);
+    }
+
+    /// Loads the grid map (GeoJSON FeatureCollection of units); returns the
+    /// number of units.
+    pub fn load_grids(&self, geojson: String) -> Result<u32, GridcaseError> {
+        Ok(self.terminal.load_grids(&geojson)? as u32)
+    }
+
+    /// The grid a point falls in, or `None` outside every grid.
+    pub fn grid_of(&self, point: GeoPoint) -> Result<Option<GridUnit>, GridcaseError> {
+        Ok(self.terminal.grid_of(&point.into())?.map(Into::into))
+    }
+
+    /// Starts a case as a draft.
+    pub fn create_case(
+        &self,
+        draft: NewCase,
+        at: Option<GeoPoint>,
+    ) -> Result<CaseDetail, GridcaseError> {
+        let case = self
+            .terminal
+            .create_case(draft.into(), at.map(Into::into))?;
+        self.detail(&case.id)
+    }
+
+    pub fn edit_case(&self, case_id: String, edit: CaseEdit) -> Result<CaseDetail, GridcaseError> {
+        let id = self::case_id(&case_id)?;
+        self.terminal.edit_case(&id, CoreEdit::from(edit))?;
+        self.detail(&id)
+    }
+
+    /// Decodes, turns upright, shrinks and strips a camera photo, and attaches it.
+    pub async fn add_photo_from_file(
+        &self,
+        case_id: String,
+        path: String,
+    ) -> Result<Photo, GridcaseError> {
+        let id = self::case_id(&case_id)?;
+        let photo = self
+            .terminal
+            .add_photo(&id, PhotoSource::File(path.into()))
+            .await?;
+        Ok(photo.into())
+    }
+
+    pub async fn add_photo_from_bytes(
+        &self,
+        case_id: String,
+        bytes: Vec<u8>,
+    ) -> Result<Photo, GridcaseError> {
+        let id = self::case_id(&case_id)?;
+        let photo = self
+            .terminal
+            .add_photo(&id, PhotoSource::Bytes(bytes))
+            .await?;
+        Ok(photo.into())
+    }
+
+    pub fn submit_case(&self, case_id: String) -> Result<CaseDetail, GridcaseError> {
+        let id = self::case_id(&case_id)?;
+        self.terminal.submit_case(&id)?;
+        self.detail(&id)
+    }
+
+    pub fn cancel_case(
+        &self,
+        case_id: String,
+        reason: String,
+    ) -> Result<CaseDetail, GridcaseError> {
+        let id = self::case_id(&case_id)?;
+        self.terminal.cancel_case(&id, &reason)?;
+        self.detail(&id)
+    }
+
+    /// Records on site whether a resolved case is really done. `photo_ids` are
+    /// photos already attached to the case.
+    pub fn verify_case(
+        &self,
+        case_id: String,
+        done: bool,
+        note: String,
+        photo_ids: Vec<String>,
+        at: Option<GeoPoint>,
+    ) -> Result<CaseDetail, GridcaseError> {
+        let id = self::case_id(&case_id)?;
+        let photo_ids = photo_ids
+            .iter()
+            .map(|p| PhotoId::parse(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.terminal
+            .verify_case(&id, done, &note, photo_ids, at.map(Into::into))?;
+        self.detail(&id)
+    }
+
+    /// The resident's smiley or frowny face, tapped on this terminal.
+    pub fn rate_case(
+        &self,
+        case_id: String,
+        face: Face,
+        comment: String,
+    ) -> Result<CaseDetail, GridcaseError> {
+        let id = self::case_id(&case_id)?;
+        self.terminal.rate_case(&id, face, &comment)?;
+        self.detail(&id)
+    }
+
+    pub async fn list_cases(&self, query: CaseQuery) -> Result<CasePage, GridcaseError> {
+        let page = self.terminal.list_cases(query.try_into()?).await?;
+        Ok(convert::page(&self.terminal, page))
+    }
+
+    /// A case with its photos and timeline.
+    pub async fn get_case(&self, case_id: String) -> Result<CaseDetail, GridcaseError> {
+        let id = self::case_id(&case_id)?;
+        Ok(self.terminal.case_detail(&id).await?.into())
+    }
+
+    /// Enrols this terminal with the centre's server using the one-time code,
+    /// and downloads the grid map.
+    pub async fn enrol(
+        &self,
+        server_url: String,
+        code: String,
+        device_name: String,
+    ) -> Result<Enrolment, GridcaseError> {
+        let a = self
+            .terminal
+            .enrol(&server_url, &code, &device_name)
+            .await?;
+        Ok(Enrolment {
+            server_url: a.server_url,
+            device_id: a.device_id,
+            account_id: a.account_id,
+            grid_ids: a.grid_ids,
+        })
+    }
+
+    /// Pushes what was recorded, uploads photos (resumably), pulls what the
+    /// centre changed. One sync runs at a time; cancelling the coroutine / task
+    /// stops it safely and the next sync carries on.
+    pub async fn sync_now(
+        &self,
+        listener: Option<Arc<dyn SyncListener>>,
+    ) -> Result<SyncReport, GridcaseError> {
+        let progress = listener
+            .map(|l| Arc::new(ProgressAdapter(l)) as Arc<dyn gridcase_core::sync::SyncProgress>);
+        let r = self.terminal.sync_now(progress).await?;
+        Ok(SyncReport {
+            ops_pushed: r.ops_pushed,
+            ops_accepted: r.ops_accepted,
+            ops_rejected: r.ops_rejected,
+            ops_pulled: r.ops_pulled,
+            photo_bytes_sent: r.photo_bytes_sent,
+            photo_bytes_received: r.photo_bytes_received,
+            requests: r.requests,
+            ops_waiting: r.ops_waiting,
+        })
+    }
+
+    /// Milliseconds an app should wait before syncing again by itself (grows
+    /// with jitter after failures; 0 after a success).
+    pub async fn next_sync_delay_ms(&self) -> u64 {
+        self.terminal.next_sync_delay().await.as_millis() as u64
+    }
+
+    /// Stops long work in progress; every later call fails with `Closed`.
+    pub fn close(&self) {
+        self.terminal.close();
+    }
+}
+
+impl GridcaseClient {
+    fn detail(&self, id: &CaseId) -> Result<CaseDetail, GridcaseError> {
+        Ok(self.terminal.case_detail_blocking(id)?.into())
+    }
+}
+
+/// The case categories with their Chinese and English names, for pickers.
+#[uniffi::export]
+pub fn categories() -> Vec<CategoryInfo> {
+    gridcase_core::Category::ALL
+        .iter()
+        .map(|&c| CategoryInfo {
+            category: c,
+            code: c.code().to_owned(),
+            name_zh: c.name_zh().to_owned(),
+            name_en: c.name_en().to_owned(),
+        })
+        .collect()
+}
