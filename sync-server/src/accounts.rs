@@ -1,0 +1,292 @@
+//! Accounts, enrolment codes and devices.
+//!
+//! An admin creates a grid leader's account with its grids and gets a one-time
+//! enrolment code; the terminal exchanges the code (`POST /v1/enrol`) for a
+//! device token. The server keeps only SHA-256 hashes of codes and tokens, so a
+//! copy of the database does not let anyone act as a device. Codes are single
+//! use and expire; tokens last until revoked.
+
+use axum::extract::{FromRequestParts, State};
+use axum::http::request::Parts;
+use axum::http::{header, StatusCode};
+use axum::Json;
+use gridcase_core::protocol::{EnrolRequest, EnrolResponse};
+use gridcase_core::time::{now_millis, Millis};
+use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{codes, ApiJson, AppError};
+use crate::AppState;
+
+/// Enrolment codes: 12 symbols of Crockford's base 32 (60 bits), shown as
+/// `XXXX-XXXX-XXXX`: easy to read out and type, and case, dashes, spaces and the
+/// look-alikes O/I/L are forgiven.
+const CODE_ALPHABET: &[u8; 32] = b"0123456789ABCDEFGHJKMNPQRSTVWXYZ";
+const CODE_SYMBOLS: usize = 12;
+/// Random bytes in a device token.
+const TOKEN_BYTES: usize = 32;
+const TOKEN_PREFIX: &str = "gcd_";
+const MAX_TOKEN_CHARS: usize = 200;
+pub const MAX_DEVICE_NAME_CHARS: usize = 100;
+
+fn random_bytes<const N: usize>() -> Result<[u8; N], AppError> {
+    let mut buf = [0u8; N];
+    getrandom::fill(&mut buf).map_err(|e| {
+        tracing::error!(error = %e, "the OS gave no randomness");
+        AppError::internal()
+    })?;
+    Ok(buf)
+}
+
+pub(crate) fn sha256(data: &[u8]) -> Vec<u8> {
+    Sha256::digest(data).to_vec()
+}
+
+pub(crate) fn new_id() -> String {
+    uuid::Uuid::now_v7().hyphenated().to_string()
+}
+
+/// A fresh code, as shown to people.
+fn new_code() -> Result<String, AppError> {
+    let bytes = random_bytes::<CODE_SYMBOLS>()?;
+    let symbols: Vec<char> = bytes
+        .iter()
+        .map(|b| CODE_ALPHABET[(*b & 31) as usize] as char)
+        .collect();
+    Ok(symbols
+        .chunks(4)
+        .map(|c| c.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join("-"))
+}
+
+/// The canonical form of a code as someone typed it, or `None` if it cannot be one.
+fn normalise_code(typed: &str) -> Option<String> {
+    if typed.len() > 64 {
+        return None;
+    }
+    let mut out = String::with_capacity(CODE_SYMBOLS);
+    for c in typed.chars() {
+        let c = match c.to_ascii_uppercase() {
+            '-' | ' ' => continue,
+            'O' => '0',
+            'I' | 'L' => '1',
+            c => c,
+        };
+        if !c.is_ascii() || !CODE_ALPHABET.contains(&(c as u8)) {
+            return None;
+        }
+        out.push(c);
+    }
+    (out.len() == CODE_SYMBOLS).then_some(out)
+}
+
+fn new_token() -> Result<String, AppError> {
+    Ok(format!(
+        "{TOKEN_PREFIX}{}",
+        hex::encode(random_bytes::<TOKEN_BYTES>()?)
+    ))
+}
+
+/// An account's new enrolment code (the only time its text is known).
+#[derive(Debug, Clone, Serialize)]
+pub struct IssuedCode {
+    pub account_id: String,
+    pub code: String,
+    pub expires_at: Millis,
+}
+
+/// Stores a new code for `account_id`, valid for `ttl_ms`.
+pub(crate) fn issue_code(
+    conn: &Connection,
+    account_id: &str,
+    ttl_ms: Millis,
+    now: Millis,
+) -> Result<IssuedCode, AppError> {
+    let code = new_code()?;
+    let canonical = normalise_code(&code).ok_or_else(AppError::internal)?;
+    let expires_at = now.saturating_add(ttl_ms);
+    conn.execute(
+        "INSERT INTO enrol_codes (code_hash, account_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
+        params![sha256(canonical.as_bytes()), account_id, now, expires_at],
+    )?;
+    Ok(IssuedCode {
+        account_id: account_id.to_string(),
+        code,
+        expires_at,
+    })
+}
+
+pub(crate) fn account_grids(conn: &Connection, account_id: &str) -> Result<Vec<String>, AppError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT grid_id FROM account_grids WHERE account_id = ?1 ORDER BY grid_id",
+    )?;
+    let rows = stmt.query_map([account_id], |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Exchanges a code for a device, in the caller's write transaction.
+pub(crate) fn enrol(
+    conn: &Connection,
+    code: &str,
+    device_name: &str,
+    now: Millis,
+) -> Result<EnrolResponse, AppError> {
+    // 400, not 401: the request is not unauthorised, its code is bad, and the
+    // terminal should show which way (unknown, used, expired).
+    let refused = |code: &str, message: &str| AppError::new(StatusCode::BAD_REQUEST, code, message);
+    let Some(canonical) = normalise_code(code) else {
+        return Err(
+            refused(codes::ENROL_CODE_INVALID, "this is not an enrolment code").with_field("code"),
+        );
+    };
+    let hash = sha256(canonical.as_bytes());
+    let row: Option<(String, Millis, Option<Millis>)> = conn
+        .query_row(
+            "SELECT account_id, expires_at, used_at FROM enrol_codes WHERE code_hash = ?1",
+            [&hash],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()?;
+    let Some((account_id, expires_at, used_at)) = row else {
+        return Err(refused(codes::ENROL_CODE_INVALID, "unknown enrolment code").with_field("code"));
+    };
+    if used_at.is_some() {
+        return Err(refused(
+            codes::ENROL_CODE_USED,
+            "this enrolment code was already used; ask the centre for a new one",
+        )
+        .with_field("code"));
+    }
+    if expires_at <= now {
+        return Err(refused(
+            codes::ENROL_CODE_EXPIRED,
+            "this enrolment code has expired; ask the centre for a new one",
+        )
+        .with_field("code"));
+    }
+    let device_id = new_id();
+    let token = new_token()?;
+    conn.execute(
+        "INSERT INTO devices (id, account_id, name, token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![device_id, account_id, device_name.trim(), sha256(token.as_bytes()), now],
+    )?;
+    conn.execute(
+        "UPDATE enrol_codes SET used_at = ?1, device_id = ?2 WHERE code_hash = ?3",
+        params![now, device_id, hash],
+    )?;
+    Ok(EnrolResponse {
+        token,
+        device_id,
+        grid_ids: account_grids(conn, &account_id)?,
+        account_id,
+    })
+}
+
+/// `POST /v1/enrol`
+pub(crate) async fn enrol_handler(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<EnrolRequest>,
+) -> Result<Json<EnrolResponse>, AppError> {
+    gridcase_core::case::check_text("device_name", &req.device_name, 1, MAX_DEVICE_NAME_CHARS)
+        .map_err(|e| AppError::invalid("device_name", e.reason))?;
+    let response = state
+        .db
+        .write(move |tx| enrol(tx, &req.code, &req.device_name, now_millis()))
+        .await?;
+    tracing::info!(device = %response.device_id, account = %response.account_id, "device enrolled");
+    Ok(Json(response))
+}
+
+/// The device a request comes from, by its bearer token. Extracting it is the
+/// authentication: handlers that take it answer only enrolled, unrevoked devices.
+#[derive(Debug, Clone)]
+pub struct DeviceAuth {
+    pub device_id: String,
+    pub account_id: String,
+}
+
+impl FromRequestParts<AppState> for DeviceAuth {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let header = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or_else(|| AppError::unauthorised("an Authorization: Bearer token is required"))?;
+        let token = header
+            .to_str()
+            .ok()
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_CHARS)
+            .ok_or_else(|| {
+                AppError::unauthorised("the Authorization header must be \"Bearer <token>\"")
+            })?;
+        let hash = sha256(token.as_bytes());
+        let found = state
+            .db
+            .read(move |tx| {
+                Ok(tx
+                    .query_row(
+                        "SELECT id, account_id, revoked_at FROM devices WHERE token_hash = ?1",
+                        [hash],
+                        |r| {
+                            Ok((
+                                r.get::<_, String>(0)?,
+                                r.get::<_, String>(1)?,
+                                r.get::<_, Option<Millis>>(2)?,
+                            ))
+                        },
+                    )
+                    .optional()?)
+            })
+            .await?;
+        match found {
+            Some((device_id, account_id, None)) => Ok(DeviceAuth {
+                device_id,
+                account_id,
+            }),
+            Some((_, _, Some(_))) => Err(AppError::unauthorised(
+                "this device was revoked; enrol it again with a new code",
+            )),
+            None => Err(AppError::unauthorised("unknown device token")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_forgive_case_dashes_and_look_alikes() {
+        let code = new_code().unwrap();
+        assert_eq!(code.len(), 14);
+        let canonical = normalise_code(&code).unwrap();
+        assert_eq!(
+            normalise_code(&code.to_lowercase().replace('-', " ")),
+            Some(canonical)
+        );
+        assert_eq!(
+            normalise_code("oooo-iiii-llll"),
+            Some("000011111111".into())
+        );
+        assert_eq!(
+            normalise_code("ABCD-EFGH-JKU0"),
+            None,
+            "U is not in the alphabet"
+        );
+        assert_eq!(normalise_code("ABCD"), None);
+        assert_eq!(normalise_code("张三李四"), None);
+    }
+
+    #[test]
+    fn tokens_are_long_and_different() {
+        let a = new_token().unwrap();
+        let b = new_token().unwrap();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), TOKEN_PREFIX.len() + 2 * TOKEN_BYTES);
+    }
+}

@@ -1,0 +1,220 @@
+//! The Gridcase sync server: terminals enrol, push the ops they recorded,
+//! upload photos resumably and pull what changed, over the JSON protocol of
+//! [`gridcase_core::protocol`]. Every op is checked with the same rule
+//! function the terminal runs ([`gridcase_core::op::apply`]).
+//!
+//! Runs on embedded defaults: SQLite and photo files in one data folder.
+
+pub mod accounts;
+pub mod admin;
+pub mod cases;
+pub mod db;
+pub mod error;
+pub mod grids;
+pub mod photos;
+pub mod sync;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::Context;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use gridcase_core::protocol::MAX_PHOTO_BYTES;
+use serde_json::json;
+
+use crate::db::Db;
+use crate::error::{codes, AppError};
+use crate::grids::GridCache;
+use crate::photos::PhotoStore;
+
+pub const DEFAULT_DATA_DIR: &str = "./gridcase-server-data";
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
+/// The largest `POST /v1/sync` body.
+pub const SYNC_BODY_LIMIT: usize = 4 * 1024 * 1024;
+/// The largest body of the other JSON endpoints (enrolment).
+pub const SMALL_BODY_LIMIT: usize = 64 * 1024;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The folder with the database and the photo files.
+    pub data_dir: PathBuf,
+    pub listen: SocketAddr,
+    /// Read connections to SQLite (the writer is one more).
+    pub read_connections: usize,
+    pub sync_body_limit: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            listen: DEFAULT_LISTEN.parse().expect("a valid default address"),
+            read_connections: 4,
+            sync_body_limit: SYNC_BODY_LIMIT,
+        }
+    }
+}
+
+pub fn database_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("gridcase.db")
+}
+
+/// What every handler shares. Cloning is cheap.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub grids: Arc<GridCache>,
+    pub photos: Arc<PhotoStore>,
+    sync_body_limit: usize,
+}
+
+impl AppState {
+    /// Opens (creating if needed) the data folder, database and photo store.
+    pub fn open(config: &Config) -> anyhow::Result<AppState> {
+        std::fs::create_dir_all(&config.data_dir)
+            .with_context(|| format!("creating the data folder {}", config.data_dir.display()))?;
+        let db = Db::open(&database_path(&config.data_dir), config.read_connections)
+            .context("opening the database")?;
+        let photos = PhotoStore::open(&config.data_dir).context("opening the photo folders")?;
+        Ok(AppState {
+            db,
+            grids: Arc::new(GridCache::default()),
+            photos: Arc::new(photos),
+            sync_body_limit: config.sync_body_limit,
+        })
+    }
+}
+
+/// The whole API.
+pub fn build_app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/v1/enrol", post(accounts::enrol_handler))
+        .route("/v1/grids", get(grids::grids_handler))
+        .route(
+            "/v1/sync",
+            post(sync::sync_handler).layer(DefaultBodyLimit::max(state.sync_body_limit)),
+        )
+        .route(
+            "/v1/photos/{sha}/upload",
+            get(photos::upload_status_handler),
+        )
+        .route(
+            "/v1/photos/{sha}",
+            // The upload streams its body and bounds it by `total` itself.
+            get(photos::download_handler)
+                .put(photos::upload_handler)
+                .layer(DefaultBodyLimit::max(MAX_PHOTO_BYTES as usize)),
+        )
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(SMALL_BODY_LIMIT))
+        .layer(middleware::from_fn(log_request))
+        .with_state(state)
+}
+
+/// `GET /healthz`: the process answers and the database can be read.
+async fn healthz(State(state): State<AppState>) -> Response {
+    match state
+        .db
+        .read(|tx| Ok(tx.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .await
+    {
+        Ok(_) => Json(json!({"status": "ok"})).into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn not_found() -> AppError {
+    AppError::not_found("no such endpoint")
+}
+
+async fn method_not_allowed() -> AppError {
+    AppError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        codes::METHOD_NOT_ALLOWED,
+        "this endpoint does not take that method",
+    )
+}
+
+/// One log line per request: method, path, status, time. Never bodies.
+async fn log_request(req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_string();
+    let response = next.run(req).await;
+    let status = response.status();
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    if status.is_server_error() {
+        tracing::warn!(%method, %path, status = status.as_u16(), ms, "request");
+    } else if status.is_client_error() {
+        tracing::info!(%method, %path, status = status.as_u16(), ms, "request");
+    } else {
+        tracing::debug!(%method, %path, status = status.as_u16(), ms, "request");
+    }
+    response
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then lets
+/// in-flight requests finish.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, build_app(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// Opens everything in `config` and serves until `shutdown` completes.
+pub async fn serve(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let state = AppState::open(&config)?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), "gridcase-server listening");
+    serve_on(listener, state, shutdown).await?;
+    tracing::info!("gridcase-server stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,426 @@
+//! `POST /v1/sync`: push a batch of ops, then pull what changed after the cursor.
+//!
+//! Push: each op is decided once and the answer remembered by op id
+//! (`push_outcomes`), so a retried batch gets the same answers and changes
+//! nothing. Deferred ops (a photo not on the server yet) are not remembered:
+//! they are "not now", and the push stops at the first one. The whole push is
+//! one write transaction.
+//!
+//! Pull: ops after the cursor, up to the commit horizon (see [`crate::cases`]),
+//! visible to the device's account, not made by the device itself, in server
+//! order, one page at a time.
+
+use axum::extract::State;
+use axum::Json;
+use gridcase_core::grid::GridMap;
+use gridcase_core::ids::OpId;
+use gridcase_core::op::{apply, Op, OpKind, Role};
+use gridcase_core::protocol::{
+    PulledOp, PushResult, PushStatus, SyncResponse, MAX_PULL_OPS, MAX_PUSH_OPS,
+};
+use gridcase_core::time::{now_millis, Millis};
+use rusqlite::{named_params, params, Connection, OptionalExtension};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+
+use crate::accounts::DeviceAuth;
+use crate::cases::{self, VISIBLE_TO_ACCOUNT};
+use crate::error::{codes, rejection_code, ApiJson, AppError};
+use crate::photos::PhotoStore;
+use crate::AppState;
+
+/// [`gridcase_core::protocol::SyncRequest`] as it comes off the wire: the ops
+/// are parsed one by one, so that one op this server cannot read (say a kind a
+/// newer terminal knows) is rejected alone instead of failing the whole batch.
+#[derive(Deserialize)]
+pub(crate) struct WireSyncRequest {
+    #[serde(default)]
+    push: Vec<Box<RawValue>>,
+    #[serde(default)]
+    cursor: u64,
+    #[serde(default)]
+    pull_limit: u32,
+}
+
+/// Just the id of an op, to answer even an op that does not parse.
+#[derive(Deserialize)]
+struct OpHead {
+    id: OpId,
+}
+
+/// A pushed op: parsed, or refused by the parser (with its id).
+enum Pushed {
+    Op(Box<Op>),
+    Unreadable { id: OpId, reason: String },
+}
+
+fn parse_pushed(index: usize, raw: &RawValue) -> Result<Pushed, AppError> {
+    let head: OpHead = serde_json::from_str(raw.get())
+        .map_err(|_| AppError::invalid(format!("push[{index}].id"), "every op needs a valid id"))?;
+    let mut de = serde_json::Deserializer::from_str(raw.get());
+    match serde_path_to_error::deserialize::<_, Op>(&mut de) {
+        Ok(op) => Ok(Pushed::Op(Box::new(op))),
+        Err(e) => {
+            let path = e.path().to_string();
+            let what = if e.inner().to_string().starts_with("missing field") {
+                e.inner()
+                    .to_string()
+                    .split(" at line")
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            } else {
+                "a value has the wrong type or is not allowed here".to_string()
+            };
+            let reason = if path == "." {
+                format!("the op does not match the protocol: {what}")
+            } else {
+                format!("the op does not match the protocol at {path}: {what}")
+            };
+            Ok(Pushed::Unreadable {
+                id: head.id,
+                reason,
+            })
+        }
+    }
+}
+
+pub(crate) async fn sync_handler(
+    State(state): State<AppState>,
+    device: DeviceAuth,
+    ApiJson(req): ApiJson<WireSyncRequest>,
+) -> Result<Json<SyncResponse>, AppError> {
+    if req.push.len() > MAX_PUSH_OPS {
+        return Err(
+            AppError::too_large(format!("at most {MAX_PUSH_OPS} ops in one push"))
+                .with_field("push"),
+        );
+    }
+    let pushed = req
+        .push
+        .iter()
+        .enumerate()
+        .map(|(i, raw)| parse_pushed(i, raw))
+        .collect::<Result<Vec<_>, _>>()?;
+    let results = if pushed.is_empty() {
+        Vec::new()
+    } else {
+        let (grids, photos, pusher) = (state.grids.clone(), state.photos.clone(), device.clone());
+        let results = state
+            .db
+            .write(move |tx| {
+                let map = grids.current(tx)?;
+                push(tx, &map, &photos, &pusher, &pushed, now_millis())
+            })
+            .await?;
+        log_push(&device, &results);
+        results
+    };
+    let limit = req.pull_limit.min(MAX_PULL_OPS);
+    let cursor = req.cursor;
+    let page = state
+        .db
+        .read(move |tx| pull(tx, &device, cursor, limit))
+        .await?;
+    Ok(Json(SyncResponse {
+        results,
+        ops: page.ops,
+        cursor: page.cursor,
+        more: page.more,
+    }))
+}
+
+fn log_push(device: &DeviceAuth, results: &[PushResult]) {
+    let count = |s: PushStatus| results.iter().filter(|r| r.status == s).count();
+    tracing::info!(
+        device = %device.device_id,
+        accepted = count(PushStatus::Accepted),
+        rejected = count(PushStatus::Rejected),
+        deferred = count(PushStatus::Deferred),
+        "push"
+    );
+}
+
+fn rejected(op_id: OpId, code: &str, reason: impl Into<String>) -> PushResult {
+    PushResult {
+        op_id,
+        status: PushStatus::Rejected,
+        server_seq: None,
+        code: Some(code.to_string()),
+        reason: Some(reason.into()),
+    }
+}
+
+/// Decides every op of a batch, in order, stopping after the first deferred one.
+fn push(
+    conn: &Connection,
+    map: &GridMap,
+    photos: &PhotoStore,
+    device: &DeviceAuth,
+    ops: &[Pushed],
+    now: Millis,
+) -> Result<Vec<PushResult>, AppError> {
+    let mut results = Vec::with_capacity(ops.len());
+    for pushed in ops {
+        let result = match pushed {
+            Pushed::Op(op) => push_one(conn, map, photos, device, op, now)?,
+            Pushed::Unreadable { id, reason } => match stored_outcome(conn, id, device)? {
+                Some(stored) => stored,
+                None => rejected(*id, codes::INVALID_INPUT, reason.clone()),
+            },
+        };
+        let stop = result.status == PushStatus::Deferred;
+        results.push(result);
+        if stop {
+            break;
+        }
+    }
+    conn.execute(
+        "UPDATE devices SET last_push_at = ?1 WHERE id = ?2",
+        params![now, device.device_id],
+    )?;
+    Ok(results)
+}
+
+/// The answer already given for this op id, if any. An id another device used
+/// is refused without being remembered (op ids are random; this is a bug or a
+/// forgery, and must not reveal the other device's answer).
+fn stored_outcome(
+    conn: &Connection,
+    op_id: &OpId,
+    device: &DeviceAuth,
+) -> Result<Option<PushResult>, AppError> {
+    type Row = (String, String, Option<u64>, Option<String>, Option<String>);
+    let row: Option<Row> = conn
+        .query_row(
+            "SELECT device_id, status, server_seq, code, reason FROM push_outcomes WHERE op_id = ?1",
+            [op_id.to_string()],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()?;
+    let Some((device_id, status, server_seq, code, reason)) = row else {
+        // An op the server itself made has no outcome row but exists.
+        let exists: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM ops WHERE id = ?1)",
+            [op_id.to_string()],
+            |r| r.get(0),
+        )?;
+        return Ok(exists.then(|| {
+            rejected(
+                *op_id,
+                codes::DUPLICATE_OP_ID,
+                "an operation with this id already exists",
+            )
+        }));
+    };
+    if device_id != device.device_id {
+        return Ok(Some(rejected(
+            *op_id,
+            codes::DUPLICATE_OP_ID,
+            "an operation with this id already exists",
+        )));
+    }
+    let status = if status == "accepted" {
+        PushStatus::Accepted
+    } else {
+        PushStatus::Rejected
+    };
+    Ok(Some(PushResult {
+        op_id: *op_id,
+        status,
+        server_seq,
+        code,
+        reason,
+    }))
+}
+
+fn remember(
+    conn: &Connection,
+    device: &DeviceAuth,
+    result: &PushResult,
+    now: Millis,
+) -> Result<(), AppError> {
+    let status = match result.status {
+        PushStatus::Accepted => "accepted",
+        PushStatus::Rejected => "rejected",
+        PushStatus::Deferred => return Ok(()),
+    };
+    conn.execute(
+        "INSERT INTO push_outcomes (op_id, device_id, status, server_seq, code, reason, decided_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        params![
+            result.op_id.to_string(),
+            device.device_id,
+            status,
+            result.server_seq,
+            result.code,
+            result.reason,
+            now
+        ],
+    )?;
+    Ok(())
+}
+
+fn push_one(
+    conn: &Connection,
+    map: &GridMap,
+    photos: &PhotoStore,
+    device: &DeviceAuth,
+    op: &Op,
+    now: Millis,
+) -> Result<PushResult, AppError> {
+    if let Some(stored) = stored_outcome(conn, &op.id, device)? {
+        return Ok(stored);
+    }
+    let result = decide(conn, map, photos, device, op, now)?;
+    remember(conn, device, &result, now)?;
+    Ok(result)
+}
+
+fn decide(
+    conn: &Connection,
+    map: &GridMap,
+    photos: &PhotoStore,
+    device: &DeviceAuth,
+    op: &Op,
+    now: Millis,
+) -> Result<PushResult, AppError> {
+    // A terminal acts for its own account, as its grid leader or for a resident
+    // standing beside them; the centre's roles are not a terminal's to claim.
+    if op.actor.id != device.account_id {
+        return Ok(rejected(
+            op.id,
+            codes::FORBIDDEN,
+            "the actor must be this device's account",
+        ));
+    }
+    if !matches!(op.actor.role, Role::GridLeader | Role::Resident) {
+        return Ok(rejected(
+            op.id,
+            codes::FORBIDDEN,
+            format!("a terminal may not act as {}", op.actor.role.as_str()),
+        ));
+    }
+    let prev = cases::load_case(conn, &op.case_id)?;
+    if prev.is_some() && !cases::is_visible(conn, &op.case_id, &device.account_id)? {
+        return Ok(rejected(
+            op.id,
+            codes::NOT_VISIBLE,
+            "this case is not in the device's grids",
+        ));
+    }
+    let next = match apply(prev.as_ref(), op) {
+        Ok(next) => next,
+        Err(e) => return Ok(rejected(op.id, rejection_code(&e), e.to_string())),
+    };
+    if let OpKind::AttachPhoto { photo } = &op.kind {
+        for (which, sha, bytes) in [
+            ("photo", &photo.sha256, photo.bytes),
+            ("thumbnail", &photo.thumb_sha256, photo.thumb_bytes),
+        ] {
+            match photos.complete_size(sha) {
+                None => {
+                    return Ok(PushResult {
+                        op_id: op.id,
+                        status: PushStatus::Deferred,
+                        server_seq: None,
+                        code: Some(codes::PHOTO_MISSING.into()),
+                        reason: Some(format!(
+                            "the {which} file is not on the server yet; upload it, then push again"
+                        )),
+                    })
+                }
+                Some(size) if size != bytes => {
+                    return Ok(rejected(
+                        op.id,
+                        codes::INVALID_INPUT,
+                        format!("the {which}'s size does not match the uploaded file"),
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    let (seq, case) = cases::record(
+        conn,
+        map,
+        prev.as_ref(),
+        next,
+        op,
+        Some(&device.device_id),
+        now,
+    )?;
+    if matches!(op.kind, OpKind::Submit) {
+        cases::receive(conn, map, case.id, now)?;
+    }
+    Ok(PushResult {
+        op_id: op.id,
+        status: PushStatus::Accepted,
+        server_seq: Some(seq),
+        code: None,
+        reason: None,
+    })
+}
+
+struct Page {
+    ops: Vec<PulledOp>,
+    cursor: u64,
+    more: bool,
+}
+
+/// One page of ops after `cursor` for the device. The next cursor is the last
+/// op served when the page is full, else the horizon: everything up to it has
+/// been looked at, and nothing below it can still appear (numbers commit in
+/// order). A cursor past the horizon (a database restored from a backup) is
+/// brought back to it.
+fn pull(conn: &Connection, device: &DeviceAuth, cursor: u64, limit: u32) -> Result<Page, AppError> {
+    let horizon = cases::commit_horizon(conn)?;
+    let from = cursor.min(horizon);
+    let sql = format!(
+        "SELECT o.seq, o.body, c.grid_id FROM ops o JOIN cases c ON c.id = o.case_id
+         WHERE o.seq > :from AND o.seq <= :horizon AND o.device_id IS NOT :device
+           AND {VISIBLE_TO_ACCOUNT}
+         ORDER BY o.seq LIMIT :n"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        named_params! {
+            ":from": from,
+            ":horizon": horizon,
+            ":device": device.device_id,
+            ":account": device.account_id,
+            ":n": limit as i64 + 1,
+        },
+        |r| {
+            Ok((
+                r.get::<_, u64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, Option<String>>(2)?,
+            ))
+        },
+    )?;
+    let mut ops = Vec::with_capacity(limit as usize);
+    let mut more = false;
+    for row in rows {
+        let (seq, body, grid_id) = row?;
+        if ops.len() == limit as usize {
+            more = true;
+            break;
+        }
+        let op: Op = serde_json::from_str(&body).map_err(|e| {
+            tracing::error!(error = %e, seq, "a stored op does not parse");
+            AppError::internal()
+        })?;
+        ops.push(PulledOp {
+            server_seq: seq,
+            grid_id,
+            op,
+        });
+    }
+    let cursor = if more {
+        ops.last().map_or(from, |o| o.server_seq)
+    } else {
+        horizon
+    };
+    Ok(Page { ops, cursor, more })
+}
