@@ -14,7 +14,10 @@ pub fn check_proposed_deadline(
     horizon: Millis,
 ) -> Result<(), InvalidInput> {
     if deadline <= now {
-        return Err(InvalidInput::new("proposed_deadline", "must be in the future"));
+        return Err(InvalidInput::new(
+            "proposed_deadline",
+            "must be in the future",
+        ));
     }
     if deadline - now > horizon {
         let days = horizon / DAY;

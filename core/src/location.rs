@@ -31,10 +31,16 @@ impl GeoPoint {
         check_coordinate("location.lat", self.lat, 90.0)?;
         check_coordinate("location.lon", self.lon, 180.0)?;
         if !self.accuracy_m.is_finite() {
-            return Err(InvalidInput::new("location.accuracy_m", "is not a finite number"));
+            return Err(InvalidInput::new(
+                "location.accuracy_m",
+                "is not a finite number",
+            ));
         }
         if self.accuracy_m < 0.0 {
-            return Err(InvalidInput::new("location.accuracy_m", "must not be negative"));
+            return Err(InvalidInput::new(
+                "location.accuracy_m",
+                "must not be negative",
+            ));
         }
         Ok(())
     }

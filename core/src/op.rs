@@ -79,7 +79,11 @@ impl PhotoRef {
 }
 
 fn check_sha256(field: &'static str, s: &str) -> Result<(), InvalidInput> {
-    if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    if s.len() != 64
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(InvalidInput::new(field, "is not a lowercase hex SHA-256"));
     }
     Ok(())
@@ -89,11 +93,19 @@ fn check_sha256(field: &'static str, s: &str) -> Result<(), InvalidInput> {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum OpKind {
-    Create { draft: CaseDraft },
-    Edit { edit: CaseEdit },
-    AttachPhoto { photo: PhotoRef },
+    Create {
+        draft: CaseDraft,
+    },
+    Edit {
+        edit: CaseEdit,
+    },
+    AttachPhoto {
+        photo: PhotoRef,
+    },
     Submit,
-    Cancel { reason: String },
+    Cancel {
+        reason: String,
+    },
     Receive,
     Dispatch {
         department: String,
@@ -102,10 +114,18 @@ pub enum OpKind {
         note: String,
     },
     Accept,
-    Progress { note: String },
-    Resolve { note: String },
-    Escalate { reason: String },
-    Chase { note: String },
+    Progress {
+        note: String,
+    },
+    Resolve {
+        note: String,
+    },
+    Escalate {
+        reason: String,
+    },
+    Chase {
+        note: String,
+    },
     Verify {
         done: bool,
         note: String,
@@ -276,7 +296,11 @@ pub fn apply(case: Option<&Case>, op: &Op) -> Result<Case, DomainError> {
         } => {
             if let Some(unknown) = photo_ids.iter().find(|p| !case.photo_ids.contains(p)) {
                 let _ = unknown;
-                return Err(InvalidInput::new("photo_ids", "names a photo not attached to this case").into());
+                return Err(InvalidInput::new(
+                    "photo_ids",
+                    "names a photo not attached to this case",
+                )
+                .into());
             }
             next.verification = Some(Verification {
                 done: *done,
@@ -391,9 +415,21 @@ mod tests {
                     note: String::new(),
                 },
             ),
-            op(id, Role::System, OpKind::Chase { note: "临近时限".into() }),
+            op(
+                id,
+                Role::System,
+                OpKind::Chase {
+                    note: "临近时限".into(),
+                },
+            ),
             op(id, Role::Department, OpKind::Accept),
-            op(id, Role::Department, OpKind::Resolve { note: "已修复".into() }),
+            op(
+                id,
+                Role::Department,
+                OpKind::Resolve {
+                    note: "已修复".into(),
+                },
+            ),
             op(
                 id,
                 Role::GridLeader,
@@ -438,7 +474,13 @@ mod tests {
                     note: String::new(),
                 },
             ),
-            op(id, Role::Department, OpKind::Resolve { note: String::new() }),
+            op(
+                id,
+                Role::Department,
+                OpKind::Resolve {
+                    note: String::new(),
+                },
+            ),
             op(
                 id,
                 Role::GridLeader,
@@ -477,7 +519,13 @@ mod tests {
                     note: String::new(),
                 },
             ),
-            op(id, Role::Department, OpKind::Resolve { note: String::new() }),
+            op(
+                id,
+                Role::Department,
+                OpKind::Resolve {
+                    note: String::new(),
+                },
+            ),
         ];
         ops.push(op(
             id,
@@ -506,13 +554,23 @@ mod tests {
     #[test]
     fn ops_before_create_are_refused() {
         let err = apply(None, &op(CaseId::new(), Role::GridLeader, OpKind::Submit)).unwrap_err();
-        assert_eq!(err, DomainError::Transition(TransitionError::CaseNotCreated));
+        assert_eq!(
+            err,
+            DomainError::Transition(TransitionError::CaseNotCreated)
+        );
     }
 
     #[test]
     fn ops_travel_as_flat_json() {
         let id = CaseId::new();
-        let o = op(id, Role::Resident, OpKind::Rate { face: Face::Smiley, comment: "好".into() });
+        let o = op(
+            id,
+            Role::Resident,
+            OpKind::Rate {
+                face: Face::Smiley,
+                comment: "好".into(),
+            },
+        );
         let json = serde_json::to_value(&o).unwrap();
         assert_eq!(json["kind"], "rate");
         assert_eq!(json["face"], "smiley");

@@ -73,7 +73,10 @@ mod tests {
         for &c in Category::ALL {
             assert!(seen.insert(c.code()));
             assert_eq!(Category::parse(c.code()), Some(c));
-            assert_eq!(serde_json::to_string(&c).unwrap(), format!("\"{}\"", c.code()));
+            assert_eq!(
+                serde_json::to_string(&c).unwrap(),
+                format!("\"{}\"", c.code())
+            );
         }
     }
 }

@@ -223,7 +223,11 @@ impl Case {
     }
 
     pub fn is_overdue(&self, now: Millis) -> bool {
-        crate::deadline::is_overdue(self.effective_deadline(), self.status.awaits_handling(), now)
+        crate::deadline::is_overdue(
+            self.effective_deadline(),
+            self.status.awaits_handling(),
+            now,
+        )
     }
 
     /// A draft may be incomplete; what reaches the centre may not.
@@ -261,7 +265,10 @@ pub fn check_text(
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t' && c != '\r')
     {
-        return Err(InvalidInput::new(field, "must not contain control characters"));
+        return Err(InvalidInput::new(
+            field,
+            "must not contain control characters",
+        ));
     }
     Ok(())
 }

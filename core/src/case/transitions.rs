@@ -120,12 +120,19 @@ mod tests {
             OpKind::Submit,
             OpKind::Accept,
             OpKind::Close,
-            OpKind::Chase { note: String::new() },
+            OpKind::Chase {
+                note: String::new(),
+            },
             verify(true),
         ];
         for status in [Closed, Cancelled] {
             for kind in &kinds {
-                for role in [Role::GridLeader, Role::Dispatcher, Role::System, Role::Department] {
+                for role in [
+                    Role::GridLeader,
+                    Role::Dispatcher,
+                    Role::System,
+                    Role::Department,
+                ] {
                     assert!(next_status(Some(status), kind, role).is_err());
                 }
             }
@@ -138,21 +145,35 @@ mod tests {
             face: Face::Smiley,
             comment: String::new(),
         };
-        assert_eq!(next_status(Some(Verified), &rate, Role::Resident), Ok(Rated));
+        assert_eq!(
+            next_status(Some(Verified), &rate, Role::Resident),
+            Ok(Rated)
+        );
         assert!(matches!(
             next_status(Some(Verified), &rate, Role::GridLeader),
             Err(TransitionError::NotAllowedForRole { .. })
         ));
-        assert_eq!(next_status(Some(Resolved), &verify(false), Role::GridLeader), Ok(Reopened));
+        assert_eq!(
+            next_status(Some(Resolved), &verify(false), Role::GridLeader),
+            Ok(Reopened)
+        );
         assert!(next_status(Some(Resolved), &verify(true), Role::Department).is_err());
     }
 
     #[test]
     fn a_grid_leader_cannot_cancel_what_is_being_handled() {
-        let cancel = OpKind::Cancel { reason: "重复".into() };
-        assert_eq!(next_status(Some(Submitted), &cancel, Role::GridLeader), Ok(Cancelled));
+        let cancel = OpKind::Cancel {
+            reason: "重复".into(),
+        };
+        assert_eq!(
+            next_status(Some(Submitted), &cancel, Role::GridLeader),
+            Ok(Cancelled)
+        );
         assert!(next_status(Some(InProgress), &cancel, Role::GridLeader).is_err());
-        assert_eq!(next_status(Some(InProgress), &cancel, Role::Dispatcher), Ok(Cancelled));
+        assert_eq!(
+            next_status(Some(InProgress), &cancel, Role::Dispatcher),
+            Ok(Cancelled)
+        );
     }
 
     #[test]
