@@ -73,6 +73,18 @@ enum Command {
     Grids(GridsCommand),
     /// List the case categories.
     Categories,
+    /// Enrol this terminal with the centre's server using a one-time code.
+    Enrol {
+        /// e.g. http://127.0.0.1:8787
+        #[arg(long, env = "GRIDCASE_SERVER")]
+        server: String,
+        #[arg(long)]
+        code: String,
+        #[arg(long, default_value = "gridcase-cli")]
+        device_name: String,
+    },
+    /// Push what was recorded, upload photos, pull what the centre changed.
+    Sync,
     /// Run only the photo intake on a file (to time the photo pipeline).
     PhotoIntake {
         input: PathBuf,
@@ -397,6 +409,50 @@ async fn execute(t: &Terminal, command: Command, out: &output::Output) -> Result
                     serde_json::json!({ "code": c.code(), "zh": c.name_zh(), "en": c.name_en() }),
                 );
             }
+            Ok(())
+        }
+        Command::Enrol {
+            server,
+            code,
+            device_name,
+        } => {
+            let a = t.enrol(&server, &code, &device_name).await?;
+            out.line(
+                &format!(
+                    "enrolled as {} (device {}), grids: {}",
+                    a.account_id,
+                    a.device_id,
+                    a.grid_ids.join(", ")
+                ),
+                serde_json::json!({
+                    "account_id": a.account_id, "device_id": a.device_id, "grid_ids": a.grid_ids,
+                }),
+            );
+            Ok(())
+        }
+        Command::Sync => {
+            let r = t.sync_now(None).await?;
+            out.line(
+                &format!(
+                    "pushed {} ({} accepted, {} rejected), pulled {}, photo bytes sent {} received {}, {} requests, {} still waiting",
+                    r.ops_pushed,
+                    r.ops_accepted,
+                    r.ops_rejected,
+                    r.ops_pulled,
+                    r.photo_bytes_sent,
+                    r.photo_bytes_received,
+                    r.requests,
+                    r.ops_waiting
+                ),
+                serde_json::json!({
+                    "ops_pushed": r.ops_pushed, "ops_accepted": r.ops_accepted,
+                    "ops_rejected": r.ops_rejected, "ops_pulled": r.ops_pulled,
+                    "photo_bytes_sent": r.photo_bytes_sent,
+                    "photo_bytes_received": r.photo_bytes_received,
+                    "requests": r.requests, "bytes_sent": r.bytes_sent,
+                    "bytes_received": r.bytes_received, "ops_waiting": r.ops_waiting,
+                }),
+            );
             Ok(())
         }
         Command::PhotoIntake { .. } => unreachable!("handled before the store is opened"),

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Every test Gridcase has: Rust (format, lints, unit and cross-component tests),
+# the Kotlin bindings on the JVM, and the generated Swift parsed. Works on a
+# fresh machine: it installs what it needs (run as root for apt).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export CARGO_TERM_COLOR=never
+LOG_DIR=${TEST_OUTPUT:-$ROOT/test-output}
+mkdir -p "$LOG_DIR"
+
+step() { printf '\n=== %s ===\n' "$*"; }
+
+step "toolchain"
+command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
+if command -v rustup >/dev/null; then
+  rustup component add rustfmt clippy >/dev/null 2>&1 || true
+fi
+cargo --version
+
+step "format"
+cargo fmt --all --check
+
+step "lints"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "core without device features (what the server builds)"
+cargo check -p gridcase-core --no-default-features --locked
+
+step "rust tests"
+cargo test --workspace --locked 2>&1 | tee "$LOG_DIR/cargo-test.log"
+
+step "kotlin on the JVM"
+bash scripts/test-android.sh 2>&1 | tee "$LOG_DIR/android.log"
+
+step "swift bindings parse"
+bash scripts/test-ios.sh 2>&1 | tee "$LOG_DIR/ios.log"
+
+step "summary"
+passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$LOG_DIR/cargo-test.log" | awk '{s+=$4} END {print s+0}')
+kt=$(grep -Eo 'Tests run: [0-9]+, Failures: 0, Errors: 0' "$LOG_DIR/android.log" | tail -1 | awk '{print $3}' | tr -d ,)
+sw=$(grep -Eo 'swift-parse: [0-9]+ passed' "$LOG_DIR/ios.log" | tail -1 | awk '{print $2}')
+total=$((passed + ${kt:-0} + ${sw:-0}))
+echo "rust: $passed, kotlin: ${kt:-0}, swift files: ${sw:-0}"
+echo "all: $total passed, 0 failed"
