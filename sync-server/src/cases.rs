@@ -27,6 +27,7 @@
 //! already has. Push answers keep the number an op first got.
 
 use gridcase_core::case::Case;
+use gridcase_core::case::CaseStatus;
 use gridcase_core::error::DomainError;
 use gridcase_core::grid::GridMap;
 use gridcase_core::ids::CaseId;
@@ -39,9 +40,10 @@ use crate::error::AppError;
 
 /// The account that may see a case: the reporter, or one answering for the
 /// case's grid or a unit above it. `c` is the `cases` row, `:account` the account.
-pub(crate) const VISIBLE_TO_ACCOUNT: &str = "(c.reported_by = :account OR EXISTS (
+pub(crate) const VISIBLE_TO_ACCOUNT: &str =
+    "(c.reported_by = :account OR (c.status != 'draft' AND EXISTS (
     SELECT 1 FROM case_scopes s JOIN account_grids g ON g.grid_id = s.unit_id
-    WHERE s.case_id = c.id AND g.account_id = :account))";
+    WHERE s.case_id = c.id AND g.account_id = :account)))";
 
 /// The actor id of ops the server makes itself (`Receive`).
 pub const SERVER_ACTOR_ID: &str = "server";
@@ -172,7 +174,12 @@ pub(crate) fn record(
     if prev.is_none() || moved {
         write_scopes(conn, map, &case_id, next.grid_id.as_deref())?;
     }
-    if moved {
+    // A draft is its grid leader's own; once it leaves the draft state the
+    // others of its grid start seeing it, and must receive its whole history
+    // even though their cursors are past it.
+    let published =
+        prev.is_some_and(|p| p.status == CaseStatus::Draft) && next.status != CaseStatus::Draft;
+    if moved || published {
         renumber(conn, &case_id)?;
     }
     let seq = next_seq(conn)?;

@@ -259,6 +259,7 @@ async fn a_photo_is_served_only_to_devices_that_see_its_case() {
                 &[
                     create(&a, id, Some(in_g1())),
                     attach(&a, id, photo_ref(&photo, &thumb)),
+                    submit(&a, id),
                 ],
             )
             .await,

@@ -105,7 +105,8 @@ async fn a_cursor_past_the_end_is_brought_back() {
     reported_case(&server, &b, in_g1()).await;
     let page = server.pull(&a, 1_000_000, 10).await;
     assert!(page.ops.is_empty());
-    assert_eq!(page.cursor, 3, "the horizon");
+    // create (renumbered on submit), submit, receive
+    assert_eq!(page.cursor, 4, "the horizon");
     reported_case(&server, &b, in_g1()).await;
     let page = server.pull(&a, page.cursor, 10).await;
     assert_eq!(page.ops.len(), 3);
@@ -160,4 +161,25 @@ async fn a_case_moved_into_a_grid_arrives_there_whole() {
     let (ops, _) = server.pull_all(&c, 0).await;
     assert_eq!(ops.len(), 4);
     assert!(ops.iter().all(|o| o.grid_id.as_deref() == Some("g-3")));
+}
+
+#[tokio::test]
+async fn a_draft_is_its_grid_leaders_own_until_submitted() {
+    let server = Server::start().await;
+    let a = server.leader("张三", &["g-1"]).await;
+    let b = server.leader("李四", &["g-1"]).await;
+    let id = CaseId::new();
+    assert_accepted(&server.push(&b, &[create(&b, id, Some(in_g1()))]).await);
+    let page = server.pull(&a, 0, 100).await;
+    assert!(page.ops.is_empty(), "a colleague's draft is not shown");
+    let cursor = page.cursor;
+
+    assert_accepted(&server.push(&b, &[submit(&b, id)]).await);
+    let page = server.pull(&a, cursor, 100).await;
+    let kinds: Vec<_> = page.ops.iter().map(|p| kind_name(&p.op)).collect();
+    assert_eq!(
+        kinds,
+        vec!["create", "submit", "receive"],
+        "the whole history arrives"
+    );
 }
