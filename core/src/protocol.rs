@@ -37,6 +37,21 @@
 //! which every transaction has committed, so an op that commits later with a
 //! lower number is never skipped (with one SQLite writer the horizon is simply
 //! the last number; a multi-writer PostgreSQL server must compute it).
+//!
+//! A pull may deliver an op the device already has, under a new number: when a
+//! case moves to another grid, or leaves the draft state (a draft is visible
+//! only to its grid leader), the server renumbers its ops to the end so devices
+//! that newly see it receive its whole history. Devices ignore op ids they hold
+//! and take the case's grid from the latest delivery.
+//!
+//! ## Codes
+//!
+//! Rejected ops: `invalid_input`, `not_allowed` (the state machine), `forbidden`
+//! (actor is not the device's account, or a role a terminal may not act as),
+//! `not_visible`, `unknown_case`, `case_exists`, `duplicate_op_id`. Uploads:
+//! on `upload_offset_mismatch` or `upload_busy` ask for the status and resume
+//! from there; on `photo_hash_mismatch` start again from 0. Enrolment:
+//! `enrol_code_invalid`, `enrol_code_used`, `enrol_code_expired` (HTTP 400).
 
 use serde::{Deserialize, Serialize};
 

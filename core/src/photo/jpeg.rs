@@ -286,7 +286,7 @@ impl Header {
     }
 }
 
-const LOOKUP_BITS: u32 = 9;
+const LOOKUP_BITS: u32 = 10;
 
 /// One Huffman table with a 9-bit lookup and, for AC tables, a combined
 /// symbol + value table for the common short codes.
@@ -401,7 +401,7 @@ impl<'a> Bits<'a> {
         self.refill_slow();
     }
 
-    #[inline(never)]
+    #[inline(always)]
     fn refill_slow(&mut self) {
         while self.n <= 56 {
             let mut b = 0u8;
@@ -468,7 +468,7 @@ impl<'a> Bits<'a> {
         self.symbol_slow(t)
     }
 
-    #[inline(never)]
+    #[inline(always)]
     fn symbol_slow(&mut self, t: &Huffman) -> Result<u8, JpegError> {
         for len in LOOKUP_BITS + 1..=16 {
             let code = self.peek(len) as i32;
@@ -493,6 +493,7 @@ impl<'a> Bits<'a> {
     }
 
     /// Skips to just after the next RST marker.
+    #[inline(always)]
     fn restart(&mut self) -> Result<(), JpegError> {
         self.overrun()?;
         self.acc = 0;
@@ -536,7 +537,7 @@ fn idct_matrix<const N: usize>() -> [[f32; N]; N] {
 
 #[inline(always)]
 fn idct<const N: usize>(
-    coef: &[f32; 64],
+    coef: &[i32; 64],
     m: &[[f32; N]; N],
     out: &mut [u8],
     stride: usize,
@@ -547,7 +548,7 @@ fn idct<const N: usize>(
         let row = &coef[v * 8..v * 8 + N];
         let t = &mut tmp[v];
         for u in 0..N {
-            let c = row[u];
+            let c = row[u] as f32;
             for x in 0..N {
                 t[x] += c * m[u][x];
             }
@@ -616,13 +617,13 @@ pub(crate) fn decode(h: &Header, data: &[u8], scale: u32) -> Result<Ycc, JpegErr
         });
     }
     // Quantisation tables in zig-zag order as f32.
-    let qt: Vec<[f32; 64]> = h
+    let qt: Vec<[i32; 64]> = h
         .components
         .iter()
         .map(|c| {
-            let mut q = [0f32; 64];
+            let mut q = [0i32; 64];
             for (v, &t) in q.iter_mut().zip(h.qt[c.tq as usize].iter()) {
-                *v = t as f32;
+                *v = t as i32;
             }
             q
         })
@@ -642,7 +643,7 @@ pub(crate) fn decode(h: &Header, data: &[u8], scale: u32) -> Result<Ycc, JpegErr
         fill: 0,
     };
     let mut pred = [0i32; 4];
-    let mut coef = [0f32; 64];
+    let mut coef = [0i32; 64];
     let ri = h.restart_interval as u32;
     let mut todo = ri;
     let scan: Vec<(usize, &Huffman, &Huffman)> = h
@@ -688,8 +689,10 @@ pub(crate) fn decode(h: &Header, data: &[u8], scale: u32) -> Result<Ycc, JpegErr
                             return Err(JpegError::Corrupt("bad DC coefficient size"));
                         }
                         let diff = extend(bits.get(s), s);
-                        pred[ci] += diff;
-                        coef[0] = pred[ci] as f32 * q[0];
+                        // Legal DC values are far inside this range; the clamp
+                        // only keeps hostile data from overflowing.
+                        pred[ci] = (pred[ci] + diff).clamp(-(1 << 16), 1 << 16);
+                        coef[0] = pred[ci].wrapping_mul(q[0]);
                         let mut rows = 1usize; // rows of coefficients touched
                         let mut k = 1usize;
                         while k < 64 {
@@ -706,7 +709,7 @@ pub(crate) fn decode(h: &Header, data: &[u8], scale: u32) -> Result<Ycc, JpegErr
                                     ));
                                 }
                                 let z = ZIGZAG[k] as usize;
-                                coef[z] = (fa >> 8) as f32 * q[k];
+                                coef[z] = (fa >> 8) as i32 * q[k]; // |v| < 128: no overflow
                                 rows = rows.max(z / 8 + 1);
                                 k += 1;
                                 continue;
@@ -726,7 +729,7 @@ pub(crate) fn decode(h: &Header, data: &[u8], scale: u32) -> Result<Ycc, JpegErr
                             }
                             let v = extend(bits.get(s), s);
                             let z = ZIGZAG[k] as usize;
-                            coef[z] = v as f32 * q[k];
+                            coef[z] = v.wrapping_mul(q[k]);
                             rows = rows.max(z / 8 + 1);
                             k += 1;
                         }
@@ -742,12 +745,12 @@ pub(crate) fn decode(h: &Header, data: &[u8], scale: u32) -> Result<Ycc, JpegErr
                             4 => idct::<4>(&coef, &idct_m.m4, out, stride, rows),
                             2 => idct::<2>(&coef, &idct_m.m2, out, stride, rows),
                             _ => {
-                                out[0] = (coef[0] / 8.0 + 128.5).clamp(0.0, 255.0) as u8;
+                                out[0] = (coef[0] as f32 / 8.0 + 128.5).clamp(0.0, 255.0) as u8;
                             }
                         }
                         // Clear what we wrote.
                         for r in 0..rows {
-                            coef[r * 8..r * 8 + 8].fill(0.0);
+                            coef[r * 8..r * 8 + 8].fill(0);
                         }
                     }
                 }

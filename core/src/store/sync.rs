@@ -234,7 +234,13 @@ impl Store {
                         p.server_seq as i64,
                     ])?;
                 if inserted == 0 {
-                    continue; // pulled before: a repeated page after a crash
+                    // Known already: a repeated page after a crash, or the case
+                    // moved grid and the server re-delivered its history. Only
+                    // the grid may be news.
+                    if p.grid_id.is_some() {
+                        changed.insert(p.op.case_id.to_string());
+                    }
+                    continue;
                 }
                 if let OpKind::AttachPhoto { photo } = &p.op.kind {
                     PhotoRow {

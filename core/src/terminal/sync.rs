@@ -246,8 +246,18 @@ impl Terminal {
                             break;
                         }
                     }
-                    Err(SyncError::Refused { code, .. }) if code == "upload_offset_mismatch" => {
+                    // The server lost track (a parallel upload, a discarded
+                    // corrupt file): ask where it stands and go on from there.
+                    Err(SyncError::Refused { code, .. })
+                        if matches!(
+                            code.as_str(),
+                            "upload_offset_mismatch" | "upload_busy" | "photo_hash_mismatch"
+                        ) && report.retries < ATTEMPTS * 8 =>
+                    {
+                        report.retries += 1;
+                        tokio::time::sleep(retry_delay(report.retries)).await;
                         let status = retry(report, || client.upload_status(&sha)).await?;
+                        done = done.saturating_sub(offset) + status.received;
                         offset = status.received;
                         if status.complete {
                             break;
