@@ -108,7 +108,8 @@ impl GridcaseClient {
         Ok(self.terminal.grid_of(&point.into())?.map(Into::into))
     }
 
-    /// Starts a case as a draft.
+    /// Starts a case as a draft; `at` is where the grid leader stands.
+    #[uniffi::method(default(at = None))]
     pub fn create_case(
         &self,
         draft: NewCase,
@@ -171,6 +172,7 @@ impl GridcaseClient {
 
     /// Records on site whether a resolved case is really done. `photo_ids` are
     /// photos already attached to the case.
+    #[uniffi::method(default(photo_ids = [], at = None))]
     pub fn verify_case(
         &self,
         case_id: String,
@@ -261,7 +263,9 @@ impl GridcaseClient {
     }
 
     /// Stops long work in progress; every later call fails with `Closed`.
-    pub fn close(&self) {
+    /// (Not `close`: uniffi's Kotlin objects already have `close()`, which
+    /// frees the handle.)
+    pub fn shutdown(&self) {
         self.terminal.close();
     }
 }
