@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# The iOS check that runs without a Swift toolchain (Linux CI): build the host gridcase-ffi
+# library, generate the Swift bindings from it into ios/Sources/Gridcase/Generated/, then
+# parse every .swift file under ios/ (generated and hand-written) with tree-sitter-swift.
+# Fails on any syntax error outside the baseline documented in scripts/check_swift.py.
+# The real build (xcframework + swift test) is ios/build-xcframework.sh on macOS.
+#
+# Usage: scripts/test-ios.sh        (from any directory; honours CARGO_TARGET_DIR)
+set -euo pipefail
+
+die() { echo "test-ios: $*" >&2; exit 1; }
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+python="${PYTHON:-python3}"
+
+for tool in cargo "$python"; do
+  command -v "$tool" >/dev/null 2>&1 || die "'$tool' not found on PATH"
+done
+
+# tree-sitter >= 0.22 is needed for Language(tree_sitter_swift.language()); these are the versions
+# the baseline in check_swift.py was established with.
+if ! "$python" -c 'import tree_sitter, tree_sitter_swift; from tree_sitter import Language, Parser; Parser(Language(tree_sitter_swift.language()))' 2>/dev/null; then
+  echo "test-ios: installing tree-sitter and tree-sitter-swift with pip"
+  pkgs=("tree-sitter==0.26.1" "tree-sitter-swift==0.7.4")
+  "$python" -m pip install --quiet --disable-pip-version-check "${pkgs[@]}" \
+    || "$python" -m pip install --quiet --disable-pip-version-check --break-system-packages "${pkgs[@]}" \
+    || die "could not pip install ${pkgs[*]}"
+fi
+
+if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then
+  case "$CARGO_TARGET_DIR" in /*) ;; *) CARGO_TARGET_DIR="$PWD/$CARGO_TARGET_DIR" ;; esac
+  export CARGO_TARGET_DIR
+fi
+
+"$root/ios/generate-swift.sh"
+[[ -s "$root/ios/Sources/Gridcase/Generated/gridcase_ffi.swift" ]] || die "no generated Swift bindings"
+
+"$python" "$here/check_swift.py" --self-test
+"$python" "$here/check_swift.py" "$root/ios"
