@@ -1,0 +1,164 @@
+package org.gridcase
+
+import java.awt.Color
+import java.awt.image.BufferedImage
+import java.io.ByteArrayOutputStream
+import java.nio.file.Path
+import java.time.Duration
+import java.util.concurrent.TimeUnit
+import javax.imageio.ImageIO
+import kotlin.test.AfterTest
+import kotlin.test.BeforeTest
+import kotlin.test.Test
+import kotlin.test.assertEquals
+import kotlin.test.assertTrue
+import kotlinx.coroutines.runBlocking
+import org.junit.jupiter.api.io.TempDir
+import uniffi.gridcase_ffi.CaseQuery
+import uniffi.gridcase_ffi.CaseStatus
+import uniffi.gridcase_ffi.Category
+import uniffi.gridcase_ffi.ClientConfig
+import uniffi.gridcase_ffi.GeoPoint
+import uniffi.gridcase_ffi.GridcaseClient
+import uniffi.gridcase_ffi.GridcaseException
+import uniffi.gridcase_ffi.Location
+import uniffi.gridcase_ffi.NewCase
+import uniffi.gridcase_ffi.SyncPhase
+
+/**
+ * A grid leader's terminal, from Kotlin, enrolling with and syncing against the real
+ * gridcase-server binary started by the test on an ephemeral port.
+ */
+class SyncTest {
+    @TempDir
+    lateinit var tmp: Path
+
+    private lateinit var server: Process
+    private lateinit var url: String
+    private val serverBin = System.getProperty("gridcase.server.bin")
+    private val grids = System.getProperty("gridcase.grids")
+
+    // Inside grid 220402001001-G01 of the sample map.
+    private val street = Location(GeoPoint(lat = 42.895, lon = 125.135, accuracyM = 5.0), address = "福民街12号")
+
+    private fun admin(vararg args: String): String {
+        val p = ProcessBuilder(listOf(serverBin, "admin") + args)
+            .apply { environment()["GRIDCASE_DATA_DIR"] = tmp.resolve("server").toString() }
+            .redirectError(ProcessBuilder.Redirect.INHERIT)
+            .start()
+        val out = p.inputStream.bufferedReader().readText()
+        assertTrue(p.waitFor(60, TimeUnit.SECONDS) && p.exitValue() == 0, "admin ${args.toList()} failed")
+        return out
+    }
+
+    @BeforeTest
+    fun startServer() {
+        admin("import-grids", grids)
+        server = ProcessBuilder(serverBin, "serve", "--listen", "127.0.0.1:0")
+            .apply { environment()["GRIDCASE_DATA_DIR"] = tmp.resolve("server").toString() }
+            .start()
+        val log = server.errorStream.bufferedReader()
+        var addr: String? = null
+        while (addr == null) {
+            val line = log.readLine() ?: error("the server exited before listening")
+            addr = Regex("addr=(\\S+)").find(line)?.groupValues?.get(1)
+        }
+        // Keep draining the log so the server never blocks on a full pipe.
+        Thread { runCatching { log.forEachLine { } } }.apply { isDaemon = true }.start()
+        url = "http://$addr"
+    }
+
+    @AfterTest
+    fun stopServer() {
+        server.destroy() // SIGTERM: graceful shutdown
+        server.waitFor(10, TimeUnit.SECONDS)
+    }
+
+    private fun enrolmentCode(name: String): String {
+        val json = admin("create-leader", "--name", name, "--grid", "220402001001-G01", "--json")
+        return Regex("\"code\"\\s*:\\s*\"([^\"]+)\"").find(json)!!.groupValues[1]
+    }
+
+    private fun photo(): ByteArray {
+        val img = BufferedImage(1200, 900, BufferedImage.TYPE_INT_RGB)
+        val g = img.createGraphics()
+        for (y in 0 until 900) {
+            g.color = Color(80 + y / 8, 120, 200 - y / 9)
+            g.drawLine(0, y, 1200, y)
+        }
+        g.dispose()
+        return ByteArrayOutputStream().also { ImageIO.write(img, "jpg", it) }.toByteArray()
+    }
+
+    @Test
+    fun recordedOfflineThenSyncedAndTheCentresDispatchComesBack() = runBlocking {
+        val reporter = GridcaseClient.open(tmp.resolve("reporter"), ClientConfig(actorId = "unenrolled"))
+        val colleague = GridcaseClient.open(tmp.resolve("colleague"), ClientConfig(actorId = "unenrolled"))
+        try {
+            val enrolment = reporter.enrol(url, enrolmentCode("张三"), "terminal-1")
+            assertEquals(listOf("220402001001-G01"), enrolment.gridIds)
+            colleague.enrol(url, enrolmentCode("李四"), "terminal-2")
+
+            // Recorded with no signal, then synced.
+            val case = reporter.createCase(
+                NewCase.of(Category.COLLAPSED_MANHOLE, "井盖塌陷", location = street, proposedWithin = Duration.ofDays(2)),
+            )
+            reporter.addPhotoFromBytes(case.id, photo())
+            reporter.submitCase(case.id)
+            assertTrue(reporter.getCase(case.id).waitingToSync)
+
+            val phases = mutableListOf<SyncPhase>()
+            var uploaded = 0uL
+            val report = reporter.syncNow { phase, done, _ ->
+                synchronized(phases) {
+                    phases += phase
+                    if (phase == SyncPhase.UPLOADING_PHOTOS) uploaded = maxOf(uploaded, done)
+                }
+            }
+            assertEquals(3u, report.opsAccepted)
+            assertEquals(0uL, report.opsWaiting)
+            assertTrue(report.photoBytesSent > 0uL)
+            assertTrue(SyncPhase.UPLOADING_PHOTOS in phases && SyncPhase.DONE in phases, "$phases")
+            assertEquals(report.photoBytesSent, uploaded)
+            val synced = reporter.getCase(case.id)
+            assertEquals(CaseStatus.RECEIVED, synced.status, "the server's receive came back")
+            assertTrue(!synced.waitingToSync)
+
+            // The colleague in the same grid gets the case with its photo.
+            colleague.syncNow(null)
+            val seen = colleague.getCase(case.id)
+            assertEquals("井盖塌陷", seen.title)
+            assertEquals(1, seen.photos.size)
+            assertTrue(java.io.File(seen.photos[0].path).exists())
+
+            // The centre dispatches it; the reporter's terminal hears it.
+            admin("dispatch", case.id, "--department", "市政", "--deadline-hours", "24")
+            reporter.syncNow(null)
+            val dispatched = reporter.getCase(case.id)
+            assertEquals(CaseStatus.DISPATCHED, dispatched.status)
+            assertEquals("市政", dispatched.department)
+            assertEquals(1, reporter.listCases(CaseQuery(statuses = listOf(CaseStatus.DISPATCHED))).cases.size)
+        } finally {
+            reporter.shutdown()
+            colleague.shutdown()
+            reporter.close()
+            colleague.close()
+        }
+    }
+
+    @Test
+    fun aWrongCodeAndAnUnreachableServerAreTypedErrors() = runBlocking {
+        val client = GridcaseClient.open(tmp.resolve("t"), ClientConfig(actorId = "x"))
+        try {
+            val refused = runCatching { client.enrol(url, "0000-0000-0000", "t") }.exceptionOrNull()
+            assertTrue(refused is GridcaseException.Rejected, "$refused")
+            assertEquals("enrol_code_invalid", refused.code)
+            val offline = runCatching { client.enrol("http://127.0.0.1:9", "AAAA-BBBB-CCCC", "t") }.exceptionOrNull()
+            assertTrue(offline is GridcaseException.Offline, "$offline")
+            val notEnrolled = runCatching { client.syncNow(null) }.exceptionOrNull()
+            assertTrue(notEnrolled is GridcaseException.NotEnrolled, "$notEnrolled")
+        } finally {
+            client.close()
+        }
+    }
+}
