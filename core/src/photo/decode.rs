@@ -139,11 +139,23 @@ fn decode_jpeg(bytes: &[u8], cfg: &PhotoConfig) -> Result<Decoded, PhotoError> {
             orientation: 1,
             ..Default::default()
         });
+    let (w, h) = (header.width, header.height);
     if let Some(why) = header.fast_path_blocker() {
+        if header.sof == 0xC2 && h > 0 {
+            // Progressive (what messaging apps re-save photos as): still shrink
+            // on load, with the jpeg-decoder crate.
+            if let Some(img) = decode_progressive(bytes, w, h, cfg)? {
+                return Ok(Decoded {
+                    img,
+                    width: w,
+                    height: h,
+                    exif,
+                });
+            }
+        }
         tracing::debug!(reason = why, "JPEG takes the general decoder");
         return decode_general(bytes, Format::Jpeg, cfg, Some(exif));
     }
-    let (w, h) = (header.width, header.height);
     // Shrink on load by the largest power of two that keeps both sides at least
     // as large as the output.
     let (tw, th) = planes::fit(w, h, cfg.max_edge);
@@ -158,6 +170,52 @@ fn decode_jpeg(bytes: &[u8], cfg: &PhotoConfig) -> Result<Decoded, PhotoError> {
         height: h,
         exif,
     })
+}
+
+/// Progressive JPEG through `jpeg-decoder`, shrunk on load in the DCT domain.
+/// None when it cannot do this file (CMYK, 16-bit, ...): the general decoder
+/// gets a go.
+fn decode_progressive(
+    bytes: &[u8],
+    w: u32,
+    h: u32,
+    cfg: &PhotoConfig,
+) -> Result<Option<Ycc>, PhotoError> {
+    use jpeg_decoder::{Decoder, Error, PixelFormat};
+    let mut d = Decoder::new(bytes);
+    // Coefficients of the whole image plus the output, with room to spare.
+    d.set_max_decoding_buffer_size(
+        (cfg.max_pixels.saturating_mul(8)).min(usize::MAX as u64) as usize
+    );
+    let (tw, th) = planes::fit(w, h, cfg.max_edge);
+    let result = d
+        .scale(tw.min(65_535) as u16, th.min(65_535) as u16)
+        .and_then(|_| d.decode());
+    let pixels = match result {
+        Ok(p) => p,
+        Err(Error::Io(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(PhotoError::Corrupt {
+                reason: "the JPEG file is truncated".into(),
+            })
+        }
+        Err(e) => {
+            tracing::debug!(error = %e, "jpeg-decoder refused a progressive JPEG");
+            return Ok(None);
+        }
+    };
+    let Some(info) = d.info() else {
+        return Ok(None);
+    };
+    let (ow, oh) = (info.width as u32, info.height as u32);
+    let channels = match info.pixel_format {
+        PixelFormat::L8 => 1,
+        PixelFormat::RGB24 => 3,
+        _ => return Ok(None),
+    };
+    if ow == 0 || oh == 0 || pixels.len() < ow as usize * oh as usize * channels {
+        return Ok(None);
+    }
+    Ok(Some(planes::from_interleaved(&pixels, ow, oh, channels)))
 }
 
 fn image_error(e: image::ImageError, what: &str) -> PhotoError {

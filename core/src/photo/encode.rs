@@ -6,6 +6,9 @@
 //! No colour conversion and no chroma subsampling happen here: the planes
 //! already are what the file stores.
 
+// The kernels index 8x8 blocks the way the DCT formulas are written.
+#![allow(clippy::needless_range_loop)]
+
 use super::planes::{Plane, Ycc};
 
 /// Natural (row-major) index of the k-th coefficient in zig-zag order.

@@ -8,10 +8,15 @@
 //! * Sizes are checked before decoding: input bytes against
 //!   [`PhotoConfig::max_input_bytes`], header dimensions against
 //!   [`PhotoConfig::max_pixels`] (decompression bombs stop at the header).
-//! * Camera JPEGs are decoded by a small fast decoder ([`jpeg`]) that shrinks
-//!   by 2, 4 or 8 in the DCT domain while decoding, so a 12 MP photo bound for
-//!   1920 px is never decoded at full size; everything stays in Y/Cb/Cr planes
-//!   from decoder to encoder. Other inputs go through the `image` crate.
+//! * Camera JPEGs (sequential, 8-bit, YCbCr or grey) are decoded by a small
+//!   fast decoder (`jpeg.rs`) that shrinks by 2, 4 or 8 in the DCT domain while
+//!   decoding, so a 12 MP photo bound for 1920 px is never decoded at full size;
+//!   progressive JPEGs shrink on load too (`jpeg-decoder`); PNG, WebP and other
+//!   JPEGs (CMYK, ...) go through the `image` crate under `image::Limits`.
+//! * From decoder to encoder everything stays in Y/Cb/Cr planes (4:2:0):
+//!   `fast_image_resize` for the resizes, our own baseline encoder
+//!   (`encode.rs`) with libjpeg's quality tables. The thumbnail is made from the
+//!   resized photo on a second thread while the photo is encoded.
 //! * EXIF capture time without `OffsetTimeOriginal` is taken as China Standard
 //!   Time (UTC+8, [`DEFAULT_UTC_OFFSET_MINUTES`]); GPS without
 //!   `GPSHPositioningError` gets [`DEFAULT_GPS_ACCURACY_M`] (30 m).

@@ -789,6 +789,11 @@ fn webp_and_progressive_jpeg_work() {
     let out = decode_rgb(&p.jpeg);
     assert!(near(pixel(&out, 0.25, 0.25), YELLOW, 40) && near(pixel(&out, 0.75, 0.75), RED, 40));
     assert_stripped(&p.jpeg);
+    // Shrunk on load (1/2, then resized): same picture, smaller.
+    let p = intake_bytes(&file, &small_cfg(20, 10)).unwrap();
+    assert_eq!((p.width, p.height), (20, 15));
+    let out = decode_rgb(&p.jpeg);
+    assert!(near(pixel(&out, 0.25, 0.25), YELLOW, 40) && near(pixel(&out, 0.75, 0.75), RED, 40));
 }
 
 // ---- bad input ----
@@ -873,6 +878,18 @@ fn truncated_files_are_corrupt_not_panics() {
         assert!(
             matches!(&err, PhotoError::Corrupt { reason } if reason.contains("truncated")),
             "cut at {cut}: {err:?}"
+        );
+    }
+    let progressive = jpeg_with(&scene(64, 48), 64, 48, |e| e.set_progressive(true));
+    for cut in [
+        progressive.len() / 3,
+        progressive.len() / 2,
+        progressive.len() - 20,
+    ] {
+        let err = intake_bytes(&progressive[..cut], &PhotoConfig::default()).unwrap_err();
+        assert!(
+            matches!(err, PhotoError::Corrupt { .. }),
+            "progressive cut at {cut}: {err:?}"
         );
     }
     let file = png(image::DynamicImage::ImageRgb8(
