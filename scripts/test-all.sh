@@ -22,13 +22,13 @@ step "format"
 cargo fmt --all --check
 
 step "lints"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets -- -D warnings
 
 step "core without device features (what the server builds)"
-cargo check -p gridcase-core --no-default-features --locked
+cargo check -p gridcase-core --no-default-features
 
 step "rust tests"
-cargo test --workspace --locked 2>&1 | tee "$LOG_DIR/cargo-test.log"
+cargo test --workspace 2>&1 | tee "$LOG_DIR/cargo-test.log"
 
 step "kotlin on the JVM"
 bash scripts/test-android.sh 2>&1 | tee "$LOG_DIR/android.log"
