@@ -27,6 +27,12 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "core without device features (what the server builds)"
 cargo check -p gridcase-core --no-default-features
 
+step "no OpenSSL in the core (it must cross-compile for Android and iOS)"
+if cargo tree -p gridcase-core -e normal --target all | grep -iE "openssl|native-tls|aws-lc"; then
+  echo "the core's dependency tree must stay on rustls + ring"; exit 1
+fi
+echo "ok: rustls on ring, no OpenSSL"
+
 step "rust tests"
 cargo test --workspace 2>&1 | tee "$LOG_DIR/cargo-test.log"
 
