@@ -1,7 +1,11 @@
 //! Shared pieces of the cross-component tests and the benchmark command.
 
+pub mod device;
+pub mod fault_proxy;
 pub mod photo_bench;
+pub mod server;
 pub mod store_bench;
+pub mod sync_bench;
 
 /// A small photo-like JPEG (gradients and a pattern), deterministic per `seed`.
 pub fn sample_jpeg(w: u32, h: u32, seed: u32) -> Vec<u8> {
