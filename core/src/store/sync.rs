@@ -116,22 +116,32 @@ impl Store {
 
     /// Photo files (SHA-256 and size) that waiting ops refer to, in outbox order.
     pub fn pending_photo_files(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let ops = self.pending_ops(usize::MAX >> 1)?;
-        let mut seen = BTreeSet::new();
-        let mut out = Vec::new();
-        for op in ops {
-            if let OpKind::AttachPhoto { photo } = op.kind {
-                for (sha, bytes) in [
-                    (photo.sha256, photo.bytes),
-                    (photo.thumb_sha256, photo.thumb_bytes),
-                ] {
-                    if seen.insert(sha.clone()) {
-                        out.push((sha, bytes));
+        self.read(|conn| {
+            // Only photo ops are parsed: this runs at the start of every sync.
+            let mut stmt = conn.prepare_cached(
+                "SELECT ops.body FROM outbox JOIN ops ON ops.seq = outbox.op_seq
+                 WHERE outbox.state = 'pending' AND ops.kind = 'attach_photo'
+                 ORDER BY outbox.op_seq",
+            )?;
+            let mut rows = stmt.query([])?;
+            let mut seen = BTreeSet::new();
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let op: Op =
+                    serde_json::from_str(&r.get::<_, String>(0)?).map_err(StoreError::corrupt)?;
+                if let OpKind::AttachPhoto { photo } = op.kind {
+                    for (sha, bytes) in [
+                        (photo.sha256, photo.bytes),
+                        (photo.thumb_sha256, photo.thumb_bytes),
+                    ] {
+                        if seen.insert(sha.clone()) {
+                            out.push((sha, bytes));
+                        }
                     }
                 }
             }
-        }
-        Ok(out)
+            Ok(out)
+        })
     }
 
     /// Photo files of pulled cases not yet fetched.

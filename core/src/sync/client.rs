@@ -119,19 +119,8 @@ impl SyncClient {
     }
 
     pub async fn grids(&self) -> Result<String, SyncError> {
-        self.count(1, 0, 0);
-        let resp = self
-            .authed(self.http.get(self.url("/v1/grids")))
-            .send()
-            .await
-            .map_err(transport_error)?;
-        let status = resp.status();
-        let bytes = resp.bytes().await.map_err(transport_error)?;
-        self.count(0, 0, bytes.len() as u64);
-        if !status.is_success() {
-            return Err(status_error(status, &bytes));
-        }
-        String::from_utf8(bytes.to_vec()).map_err(|_| SyncError::Protocol {
+        let bytes = self.get_bytes("/v1/grids").await?;
+        String::from_utf8(bytes).map_err(|_| SyncError::Protocol {
             reason: "the grid map is not UTF-8".into(),
         })
     }
@@ -158,9 +147,14 @@ impl SyncClient {
     }
 
     pub async fn download(&self, sha: &str) -> Result<Vec<u8>, SyncError> {
+        self.get_bytes(&format!("/v1/photos/{sha}")).await
+    }
+
+    /// A GET whose answer is raw bytes (a file, GeoJSON), not a JSON document.
+    async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, SyncError> {
         self.count(1, 0, 0);
         let resp = self
-            .authed(self.http.get(self.url(&format!("/v1/photos/{sha}"))))
+            .authed(self.http.get(self.url(path)))
             .send()
             .await
             .map_err(transport_error)?;

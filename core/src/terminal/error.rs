@@ -30,6 +30,10 @@ impl From<StoreError> for Error {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Invalid(i) => Error::Invalid(i),
+            // The store met an op for a case it does not have.
+            StoreError::Transition(TransitionError::CaseNotCreated) => {
+                Error::NotFound { what: "case" }
+            }
             StoreError::Transition(t) => Error::NotAllowed(t),
             StoreError::CaseNotFound => Error::NotFound { what: "case" },
             StoreError::Closed | StoreError::Interrupted => Error::Closed,

@@ -434,10 +434,6 @@ impl Terminal {
         extra: impl FnOnce(&rusqlite::Transaction<'_>) -> Result<(), crate::store::StoreError>,
     ) -> Result<Recorded, Error> {
         let place = self.placer();
-        let exists = self.inner.store.case(&op.case_id)?.is_some();
-        if !exists && !matches!(op.kind, OpKind::Create { .. }) {
-            return Err(Error::NotFound { what: "case" });
-        }
         let recorded = self.inner.store.record(op, &place, extra)?;
         self.notify(&[recorded.case.id]);
         Ok(recorded)
