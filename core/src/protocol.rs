@@ -44,6 +44,25 @@
 //! that newly see it receive its whole history. Devices ignore op ids they hold
 //! and take the case's grid from the latest delivery.
 //!
+//! ## When the server is restored from a backup
+//!
+//! Every answer carries the server's `history` id, made with its database
+//! and changed by `gridcase-server admin restore`. A device sends back the id
+//! its cursor belongs to; if it differs (or the cursor is past the server's
+//! last number), the server answers `reset` and does nothing else. The device
+//! then, in one transaction, forgets the server numbers it holds, puts its own
+//! acknowledged ops back in the outbox (the server dedups by op id and
+//! re-applies what the restore lost), and pulls from 0; when that pull is
+//! complete, ops of others that the restored server no longer has are dropped.
+//!
+//! ## When a case leaves a grid
+//!
+//! A new map can move a case out of a grid. Its ops are renumbered for the
+//! new grid's devices (above); the accounts of the grids it left get a
+//! `left` entry in the same numbering, and their devices drop the case
+//! unless they hold unsent work on it (that work is pushed, and refused as
+//! `not_visible`, visibly).
+//!
 //! ## Codes
 //!
 //! Rejected ops: `invalid_input`, `not_allowed` (the state machine), `forbidden`
@@ -51,7 +70,9 @@
 //! `not_visible`, `unknown_case`, `case_exists`, `duplicate_op_id`. Uploads:
 //! on `upload_offset_mismatch` or `upload_busy` ask for the status and resume
 //! from there; on `photo_hash_mismatch` start again from 0. Enrolment:
-//! `enrol_code_invalid`, `enrol_code_used`, `enrol_code_expired` (HTTP 400).
+//! `enrol_code_invalid`, `enrol_code_used`, `enrol_code_expired` (HTTP 400);
+//! a repeat with the same `enrolment_key` within [`ENROL_REPEAT_WINDOW_MS`]
+//! of the first use is answered again instead of `enrol_code_used`.
 
 use serde::{Deserialize, Serialize};
 
@@ -59,14 +80,25 @@ use crate::ids::OpId;
 use crate::op::Op;
 
 pub const MAX_PUSH_OPS: usize = 500;
+/// The response header of `GET /v1/grids` carrying the map's version (the
+/// `grid_map_version` of sync answers).
+pub const GRID_MAP_VERSION_HEADER: &str = "gridcase-grid-map-version";
 pub const MAX_PULL_OPS: u32 = 1_000;
 /// The largest photo file the server takes (the terminal makes ~0.3–1 MB).
 pub const MAX_PHOTO_BYTES: u64 = 20 * 1024 * 1024;
+/// How long after a code's first use the same terminal may repeat the exchange.
+pub const ENROL_REPEAT_WINDOW_MS: i64 = 24 * 60 * 60 * 1000;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EnrolRequest {
     pub code: String,
     pub device_name: String,
+    /// A secret the terminal makes once and sends with every enrolment. If
+    /// the answer is lost, the same code with the same key may be exchanged
+    /// again for a little while (the device gets a fresh token; the lost one
+    /// stops working), so one bar of signal cannot burn a one-time code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enrolment_key: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -89,6 +121,9 @@ pub struct SyncRequest {
     /// Most ops to pull; 0 means push only.
     #[serde(default)]
     pub pull_limit: u32,
+    /// The server history the cursor belongs to (from the last answer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub history: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,6 +169,30 @@ pub struct SyncResponse {
     pub cursor: u64,
     /// More ops are waiting after this page.
     pub more: bool,
+    /// Cases that left the device's grids (a new map moved them), in the
+    /// same numbering as `ops`: the device drops them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub left: Vec<CaseLeft>,
+    /// The server's history id; a different one means the server was
+    /// restored from a backup (see `reset`).
+    #[serde(default)]
+    pub history: String,
+    /// The cursor does not belong to the server's history: nothing was pushed
+    /// or pulled. The device forgets every server number it holds, puts its
+    /// own ops back in the outbox, and pulls again from 0.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub reset: bool,
+    /// The version of the server's grid map; when it is not the one the device
+    /// holds, the device downloads `GET /v1/grids` again.
+    #[serde(default)]
+    pub grid_map_version: u64,
+}
+
+/// A case the device no longer sees (`server_seq` orders it among the ops).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CaseLeft {
+    pub server_seq: u64,
+    pub case_id: crate::ids::CaseId,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

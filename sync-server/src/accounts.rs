@@ -10,7 +10,7 @@ use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, StatusCode};
 use axum::Json;
-use gridcase_core::protocol::{EnrolRequest, EnrolResponse};
+use gridcase_core::protocol::{EnrolRequest, EnrolResponse, ENROL_REPEAT_WINDOW_MS};
 use gridcase_core::time::{now_millis, Millis};
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -127,10 +127,17 @@ pub(crate) fn account_grids(conn: &Connection, account_id: &str) -> Result<Vec<S
 }
 
 /// Exchanges a code for a device, in the caller's write transaction.
+///
+/// The same terminal (the same `enrolment_key`) may repeat the exchange for
+/// [`ENROL_REPEAT_WINDOW_MS`] after the first: its answer may have been lost
+/// after the server committed. The repeat gives the same device a fresh token
+/// (only hashes are kept, so the first one cannot be sent again), which also
+/// retires the token nobody received.
 pub(crate) fn enrol(
     conn: &Connection,
     code: &str,
     device_name: &str,
+    enrolment_key: Option<&str>,
     now: Millis,
 ) -> Result<EnrolResponse, AppError> {
     // 400, not 401: the request is not unauthorised, its code is bad, and the
@@ -141,23 +148,59 @@ pub(crate) fn enrol(
             refused(codes::ENROL_CODE_INVALID, "this is not an enrolment code").with_field("code"),
         );
     };
+    if enrolment_key.is_some_and(|k| k.is_empty() || k.len() > MAX_TOKEN_CHARS) {
+        return Err(AppError::invalid(
+            "enrolment_key",
+            format!("must be 1 to {MAX_TOKEN_CHARS} characters"),
+        ));
+    }
+    let key_hash = enrolment_key.map(|k| sha256(k.as_bytes()));
     let hash = sha256(canonical.as_bytes());
-    let row: Option<(String, Millis, Option<Millis>)> = conn
+    type CodeRow = (
+        String,
+        Millis,
+        Option<Millis>,
+        Option<String>,
+        Option<Vec<u8>>,
+    );
+    let row: Option<CodeRow> = conn
         .query_row(
-            "SELECT account_id, expires_at, used_at FROM enrol_codes WHERE code_hash = ?1",
+            "SELECT account_id, expires_at, used_at, device_id, enrolment_key_hash
+             FROM enrol_codes WHERE code_hash = ?1",
             [&hash],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
         )
         .optional()?;
-    let Some((account_id, expires_at, used_at)) = row else {
+    let Some((account_id, expires_at, used_at, used_by, used_key)) = row else {
         return Err(refused(codes::ENROL_CODE_INVALID, "unknown enrolment code").with_field("code"));
     };
-    if used_at.is_some() {
-        return Err(refused(
+    let used = || {
+        refused(
             codes::ENROL_CODE_USED,
             "this enrolment code was already used; ask the centre for a new one",
         )
-        .with_field("code"));
+        .with_field("code")
+    };
+    if let Some(used_at) = used_at {
+        let same_terminal = key_hash.is_some() && key_hash == used_key;
+        let in_time = now.saturating_sub(used_at) <= ENROL_REPEAT_WINDOW_MS;
+        let (Some(device_id), true, true) = (used_by, same_terminal, in_time) else {
+            return Err(used());
+        };
+        let token = new_token()?;
+        let renewed = conn.execute(
+            "UPDATE devices SET token_hash = ?1, name = ?2 WHERE id = ?3 AND revoked_at IS NULL",
+            params![sha256(token.as_bytes()), device_name.trim(), device_id],
+        )?;
+        if renewed == 0 {
+            return Err(used()); // revoked meanwhile: a new code is needed
+        }
+        return Ok(EnrolResponse {
+            token,
+            device_id,
+            grid_ids: account_grids(conn, &account_id)?,
+            account_id,
+        });
     }
     if expires_at <= now {
         return Err(refused(
@@ -173,8 +216,9 @@ pub(crate) fn enrol(
         params![device_id, account_id, device_name.trim(), sha256(token.as_bytes()), now],
     )?;
     conn.execute(
-        "UPDATE enrol_codes SET used_at = ?1, device_id = ?2 WHERE code_hash = ?3",
-        params![now, device_id, hash],
+        "UPDATE enrol_codes SET used_at = ?1, device_id = ?2, enrolment_key_hash = ?3
+         WHERE code_hash = ?4",
+        params![now, device_id, key_hash, hash],
     )?;
     Ok(EnrolResponse {
         token,
@@ -193,7 +237,15 @@ pub(crate) async fn enrol_handler(
         .map_err(|e| AppError::invalid("device_name", e.reason))?;
     let response = state
         .db
-        .write(move |tx| enrol(tx, &req.code, &req.device_name, now_millis()))
+        .write(move |tx| {
+            enrol(
+                tx,
+                &req.code,
+                &req.device_name,
+                req.enrolment_key.as_deref(),
+                now_millis(),
+            )
+        })
         .await?;
     tracing::info!(device = %response.device_id, account = %response.account_id, "device enrolled");
     Ok(Json(response))

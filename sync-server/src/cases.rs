@@ -24,7 +24,11 @@
 //! to the end of the sequence (in their order) so that devices of the new grid,
 //! whose cursors may be past them, receive the case's whole history. Devices
 //! that had them already receive them again: a terminal ignores an op id it
-//! already has. Push answers keep the number an op first got.
+//! already has. Push answers keep the number an op first got. The units the
+//! case left get a departure (`case_departures`) numbered like an op, which a
+//! pull serves to the accounts of those units that no longer see the case.
+
+use std::collections::BTreeSet;
 
 use gridcase_core::case::Case;
 use gridcase_core::case::CaseStatus;
@@ -50,17 +54,19 @@ pub const SERVER_ACTOR_ID: &str = "server";
 
 /// The next server sequence number. Only inside a write transaction.
 pub(crate) fn next_seq(conn: &Connection) -> Result<u64, AppError> {
-    Ok(
-        conn.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM ops", [], |r| {
-            r.get(0)
-        })?,
-    )
+    Ok(commit_horizon(conn)? + 1)
 }
 
 /// The highest number below which every op has committed, as of this
 /// transaction's snapshot (see the module docs).
 pub(crate) fn commit_horizon(conn: &Connection) -> Result<u64, AppError> {
-    Ok(conn.query_row("SELECT COALESCE(MAX(seq), 0) FROM ops", [], |r| r.get(0))?)
+    // Departures share the numbering of ops.
+    Ok(conn
+        .prepare_cached(
+            "SELECT max(COALESCE((SELECT MAX(seq) FROM ops), 0),
+                        COALESCE((SELECT MAX(seq) FROM case_departures), 0))",
+        )?
+        .query_row([], |r| r.get(0))?)
 }
 
 pub(crate) fn load_case(conn: &Connection, id: &CaseId) -> Result<Option<Case>, AppError> {
@@ -103,20 +109,43 @@ pub(crate) fn grid_of(map: &GridMap, case: &Case) -> Option<String> {
         .map(|u| u.id.clone())
 }
 
+/// Writes the units a case is seen from: its grid and every unit above it.
+/// When `published`, the units it no longer is in get a departure, numbered
+/// like an op, so their devices drop it (a draft was never theirs to drop).
 fn write_scopes(
     conn: &Connection,
     map: &GridMap,
     case_id: &str,
     grid: Option<&str>,
+    published: bool,
 ) -> Result<(), AppError> {
-    conn.execute("DELETE FROM case_scopes WHERE case_id = ?1", [case_id])?;
+    let old: BTreeSet<String> = {
+        let mut stmt = conn.prepare_cached("SELECT unit_id FROM case_scopes WHERE case_id = ?1")?;
+        let rows = stmt.query_map([case_id], |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut new = BTreeSet::new();
     if let Some(grid) = grid {
+        new.insert(grid.to_string());
+        new.extend(map.ancestors(grid).into_iter().map(|u| u.id.clone()));
+    }
+    if old == new {
+        return Ok(());
+    }
+    conn.execute("DELETE FROM case_scopes WHERE case_id = ?1", [case_id])?;
+    let mut stmt =
+        conn.prepare_cached("INSERT INTO case_scopes (case_id, unit_id) VALUES (?1, ?2)")?;
+    for unit in &new {
+        stmt.execute([case_id, unit.as_str()])?;
+    }
+    let gone: Vec<&String> = old.difference(&new).collect();
+    if published && !gone.is_empty() {
+        let seq = next_seq(conn)?;
         let mut stmt = conn.prepare_cached(
-            "INSERT OR IGNORE INTO case_scopes (case_id, unit_id) VALUES (?1, ?2)",
+            "INSERT INTO case_departures (seq, case_id, unit_id) VALUES (?1, ?2, ?3)",
         )?;
-        stmt.execute([case_id, grid])?;
-        for unit in map.ancestors(grid) {
-            stmt.execute([case_id, unit.id.as_str()])?;
+        for unit in gone {
+            stmt.execute(params![seq, case_id, unit])?;
         }
     }
     Ok(())
@@ -172,7 +201,8 @@ pub(crate) fn record(
     save_case(conn, &next, now)?;
     let moved = prev.is_some_and(|p| p.grid_id != next.grid_id);
     if prev.is_none() || moved {
-        write_scopes(conn, map, &case_id, next.grid_id.as_deref())?;
+        let was_published = prev.is_some_and(|p| p.status != CaseStatus::Draft);
+        write_scopes(conn, map, &case_id, next.grid_id.as_deref(), was_published)?;
     }
     // A draft is its grid leader's own; once it leaves the draft state the
     // others of its grid start seeing it, and must receive its whole history
@@ -259,7 +289,13 @@ pub(crate) fn replace_all(
         let mut case: Case = serde_json::from_str(&state).map_err(|_| AppError::internal())?;
         let grid = grid_of(map, &case);
         // Scopes hold ancestors too, which the new map may have changed.
-        write_scopes(conn, map, &id, grid.as_deref())?;
+        write_scopes(
+            conn,
+            map,
+            &id,
+            grid.as_deref(),
+            case.status != CaseStatus::Draft,
+        )?;
         if grid != case.grid_id {
             case.grid_id = grid;
             save_case(conn, &case, now)?;

@@ -9,6 +9,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
 use gridcase_core::grid::{GridMap, GridUnit};
+use gridcase_core::protocol::GRID_MAP_VERSION_HEADER;
 use gridcase_core::time::Millis;
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
@@ -143,8 +144,23 @@ pub(crate) async fn grids_handler(
                 tracing::error!(error = %e, "a visible part of the map is not a valid map");
                 AppError::internal()
             })?;
-            Ok(subset.to_geojson())
+            let version: u64 = tx.query_row(
+                "SELECT COALESCE((SELECT version FROM grid_map WHERE id = 1), 0)",
+                [],
+                |r| r.get(0),
+            )?;
+            Ok((subset.to_geojson(), version))
         })
         .await?;
-    Ok(([(header::CONTENT_TYPE, "application/geo+json")], body))
+    let (body, version) = body;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/geo+json".to_string()),
+            (
+                header::HeaderName::from_static(GRID_MAP_VERSION_HEADER),
+                version.to_string(),
+            ),
+        ],
+        body,
+    ))
 }

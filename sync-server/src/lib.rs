@@ -7,6 +7,7 @@
 
 pub mod accounts;
 pub mod admin;
+pub mod backup;
 pub mod cases;
 pub mod db;
 pub mod error;
@@ -179,6 +180,9 @@ pub async fn serve(
     config: Config,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&config.data_dir)?;
+    // Held until the server stops: `admin restore` refuses to run meanwhile.
+    let _lock = backup::lock_data_dir(&config.data_dir)?;
     let state = AppState::open(&config)?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -102,6 +102,20 @@ enum AdminCommand {
         #[arg(long, default_value = "")]
         note: String,
     },
+    /// Copy the database (consistently, while the server runs) and the photo
+    /// files into a new folder.
+    Backup {
+        to: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Put a backup back in place (stop the server first). Terminals synced
+    /// past the backup start their pull over and send again what it lacks.
+    Restore {
+        from: PathBuf,
+        #[arg(long)]
+        json: bool,
+    },
     /// List the cases on the server.
     ListCases {
         #[arg(long)]
@@ -162,8 +176,40 @@ fn when(ms: Option<Millis>) -> String {
 }
 
 fn admin(data_dir: PathBuf, command: AdminCommand) -> anyhow::Result<()> {
+    // These two handle the database file themselves; a restore must not find
+    // it open, not even by this process.
+    match &command {
+        AdminCommand::Backup { to, json } => {
+            let summary = gridcase_server::backup::backup(&data_dir, to)?;
+            if *json {
+                print_json(&summary)?;
+            } else {
+                println!(
+                    "backed up the database ({} bytes) to {} and {} photo files",
+                    summary.database_bytes,
+                    summary.database.display(),
+                    summary.photo_files_copied
+                );
+            }
+            return Ok(());
+        }
+        AdminCommand::Restore { from, json } => {
+            let summary = gridcase_server::backup::restore(&data_dir, from)?;
+            if *json {
+                print_json(&summary)?;
+            } else {
+                println!(
+                    "restored {} ops, {} photo files brought back; new history {}",
+                    summary.ops, summary.photo_files_copied, summary.history_id
+                );
+            }
+            return Ok(());
+        }
+        _ => {}
+    }
     let mut admin = Admin::open(&data_dir)?;
     match command {
+        AdminCommand::Backup { .. } | AdminCommand::Restore { .. } => {}
         AdminCommand::CreateLeader {
             name,
             grids,

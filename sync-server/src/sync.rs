@@ -13,10 +13,10 @@
 use axum::extract::State;
 use axum::Json;
 use gridcase_core::grid::GridMap;
-use gridcase_core::ids::OpId;
+use gridcase_core::ids::{CaseId, OpId};
 use gridcase_core::op::{apply, Op, OpKind, Role};
 use gridcase_core::protocol::{
-    PulledOp, PushResult, PushStatus, SyncResponse, MAX_PULL_OPS, MAX_PUSH_OPS,
+    CaseLeft, PulledOp, PushResult, PushStatus, SyncResponse, MAX_PULL_OPS, MAX_PUSH_OPS,
 };
 use gridcase_core::time::{now_millis, Millis};
 use rusqlite::{named_params, params, Connection, OptionalExtension};
@@ -40,6 +40,8 @@ pub(crate) struct WireSyncRequest {
     cursor: u64,
     #[serde(default)]
     pull_limit: u32,
+    #[serde(default)]
+    history: Option<String>,
 }
 
 /// Just the id of an op, to answer even an op that does not parse.
@@ -102,13 +104,21 @@ pub(crate) async fn sync_handler(
         .enumerate()
         .map(|(i, raw)| parse_pushed(i, raw))
         .collect::<Result<Vec<_>, _>>()?;
+    let limit = req.pull_limit.min(MAX_PULL_OPS);
+    let (cursor, sent_history) = (req.cursor, req.history);
     let results = if pushed.is_empty() {
         Vec::new()
     } else {
         let (grids, photos, pusher) = (state.grids.clone(), state.photos.clone(), device.clone());
+        let sent = sent_history.clone();
         let results = state
             .db
             .write(move |tx| {
+                // Nothing is pushed on a stale cursor: the device resets first
+                // (its answers would land in a history it is about to forget).
+                if check_cursor(tx, sent.as_deref(), cursor)?.is_err() {
+                    return Ok(Vec::new());
+                }
                 let map = grids.current(tx)?;
                 push(tx, &map, &photos, &pusher, &pushed, now_millis())
             })
@@ -116,18 +126,62 @@ pub(crate) async fn sync_handler(
         log_push(&device, &results);
         results
     };
-    let limit = req.pull_limit.min(MAX_PULL_OPS);
-    let cursor = req.cursor;
     let page = state
         .db
-        .read(move |tx| pull(tx, &device, cursor, limit))
+        .read(move |tx| {
+            let grid_map_version: u64 = tx.query_row(
+                "SELECT COALESCE((SELECT version FROM grid_map WHERE id = 1), 0)",
+                [],
+                |r| r.get(0),
+            )?;
+            match check_cursor(tx, sent_history.as_deref(), cursor)? {
+                Ok(history) => Ok((pull(tx, &device, cursor, limit)?, history, grid_map_version)),
+                Err(history) => {
+                    tracing::info!(device = %device.device_id, "cursor from another history: reset");
+                    let page = Page {
+                        ops: Vec::new(),
+                        left: Vec::new(),
+                        cursor: 0,
+                        more: false,
+                        reset: true,
+                    };
+                    Ok((page, history, grid_map_version))
+                }
+            }
+        })
         .await?;
+    let (page, history, grid_map_version) = page;
     Ok(Json(SyncResponse {
         results,
         ops: page.ops,
         cursor: page.cursor,
         more: page.more,
+        left: page.left,
+        history,
+        reset: page.reset,
+        grid_map_version,
     }))
+}
+
+/// The server's history id, `Ok` if the device's cursor belongs to it: the
+/// device sent that id (or none, before its first answer) and its cursor is
+/// not past the last number. A cursor past the last number comes from a
+/// database restored by hand (a file copy, not `admin restore`): it is reset
+/// too, or the device would skip what is numbered below its cursor.
+pub(crate) fn check_cursor(
+    conn: &Connection,
+    sent: Option<&str>,
+    cursor: u64,
+) -> Result<Result<String, String>, AppError> {
+    let history: String = conn
+        .prepare_cached("SELECT history_id FROM server_history WHERE id = 1")?
+        .query_row([], |r| r.get(0))?;
+    let same = sent.is_none_or(|h| h == history);
+    if same && cursor <= cases::commit_horizon(conn)? {
+        Ok(Ok(history))
+    } else {
+        Ok(Err(history))
+    }
 }
 
 fn log_push(device: &DeviceAuth, results: &[PushResult]) {
@@ -364,18 +418,18 @@ fn decide(
 
 struct Page {
     ops: Vec<PulledOp>,
+    left: Vec<CaseLeft>,
     cursor: u64,
     more: bool,
+    reset: bool,
 }
 
-/// One page of ops after `cursor` for the device. The next cursor is the last
-/// op served when the page is full, else the horizon: everything up to it has
-/// been looked at, and nothing below it can still appear (numbers commit in
-/// order). A cursor past the horizon (a database restored from a backup) is
-/// brought back to it.
+/// One page of ops and departures after `cursor` for the device, merged in
+/// number order. The next cursor is the last entry served when the page is
+/// full, else the horizon: everything up to it has been looked at, and nothing
+/// below it can still appear (numbers commit in order).
 fn pull(conn: &Connection, device: &DeviceAuth, cursor: u64, limit: u32) -> Result<Page, AppError> {
     let horizon = cases::commit_horizon(conn)?;
-    let from = cursor.min(horizon);
     let sql = format!(
         "SELECT o.seq, o.body, c.grid_id FROM ops o JOIN cases c ON c.id = o.case_id
          WHERE o.seq > :from AND o.seq <= :horizon AND o.device_id IS NOT :device
@@ -385,7 +439,7 @@ fn pull(conn: &Connection, device: &DeviceAuth, cursor: u64, limit: u32) -> Resu
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(
         named_params! {
-            ":from": from,
+            ":from": cursor,
             ":horizon": horizon,
             ":device": device.device_id,
             ":account": device.account_id,
@@ -399,14 +453,9 @@ fn pull(conn: &Connection, device: &DeviceAuth, cursor: u64, limit: u32) -> Resu
             ))
         },
     )?;
-    let mut ops = Vec::with_capacity(limit as usize);
-    let mut more = false;
+    let mut ops = Vec::new();
     for row in rows {
         let (seq, body, grid_id) = row?;
-        if ops.len() == limit as usize {
-            more = true;
-            break;
-        }
         let op: Op = serde_json::from_str(&body).map_err(|e| {
             tracing::error!(error = %e, seq, "a stored op does not parse");
             AppError::internal()
@@ -417,10 +466,64 @@ fn pull(conn: &Connection, device: &DeviceAuth, cursor: u64, limit: u32) -> Resu
             op,
         });
     }
-    let cursor = if more {
-        ops.last().map_or(from, |o| o.server_seq)
-    } else {
-        horizon
-    };
-    Ok(Page { ops, cursor, more })
+    // Departures from the account's grids of cases it no longer sees by any
+    // other way (a case that came back is simply delivered again).
+    let sql = format!(
+        "SELECT DISTINCT d.seq, d.case_id FROM case_departures d
+         WHERE d.seq > :from AND d.seq <= :horizon
+           AND EXISTS (SELECT 1 FROM account_grids g
+                       WHERE g.account_id = :account AND g.grid_id = d.unit_id)
+           AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.id = d.case_id AND {VISIBLE_TO_ACCOUNT})
+         ORDER BY d.seq LIMIT :n"
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let rows = stmt.query_map(
+        named_params! {
+            ":from": cursor,
+            ":horizon": horizon,
+            ":account": device.account_id,
+            ":n": limit as i64 + 1,
+        },
+        |r| Ok((r.get::<_, u64>(0)?, r.get::<_, String>(1)?)),
+    )?;
+    let mut left = Vec::new();
+    for row in rows {
+        let (seq, case_id) = row?;
+        let case_id = CaseId::parse(&case_id).map_err(|_| AppError::internal())?;
+        left.push(CaseLeft {
+            server_seq: seq,
+            case_id,
+        });
+    }
+    // Keep the `limit` lowest-numbered entries of both lists.
+    let total = ops.len() + left.len();
+    let more = total > limit as usize;
+    let mut last = 0;
+    if more {
+        let (mut i, mut j) = (0, 0);
+        for _ in 0..limit {
+            let take_op = match (ops.get(i), left.get(j)) {
+                (Some(o), Some(l)) => o.server_seq < l.server_seq,
+                (Some(_), None) => true,
+                _ => false,
+            };
+            if take_op {
+                last = ops[i].server_seq;
+                i += 1;
+            } else {
+                last = left[j].server_seq;
+                j += 1;
+            }
+        }
+        ops.truncate(i);
+        left.truncate(j);
+    }
+    let cursor = if more { last.max(cursor) } else { horizon };
+    Ok(Page {
+        ops,
+        left,
+        cursor,
+        more,
+        reset: false,
+    })
 }

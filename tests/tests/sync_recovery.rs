@@ -1,12 +1,8 @@
 //! Sync when things go wrong in a particular way, against the real server:
 //! two terminals change the same case offline (the server's order wins, the
-//! loser's step is kept and marked), and recoveries that do not work today.
-//!
-//! The tests marked `#[ignore = "BUG: …"]` fail on the current core and
-//! server; each says what goes wrong. Run them with
-//! `cargo test -p gridcase-tests --test sync_recovery -- --ignored`.
-
-use std::path::Path;
+//! loser's step is kept and marked), a lost enrolment answer, a grid map that
+//! failed to download, a server restored from a backup, and a case that a new
+//! map moves out of a grid.
 
 use anyhow::{bail, ensure, Context, Result};
 use gridcase_core::case::CaseStatus;
@@ -83,109 +79,74 @@ async fn conflicting_steps_offline_end_in_the_servers_order() -> Result<()> {
     Ok(())
 }
 
-/// BUG (server `sync-server/src/accounts.rs` `enrol`, with the terminal's
-/// `core/src/terminal/sync.rs` `Terminal::enrol`): enrolment is not
-/// idempotent. If the answer to `POST /v1/enrol` is lost (the server
-/// committed: code marked used, device created), the terminal cannot retry:
-/// the same code is now `enrol_code_used`, and the grid leader must go back
-/// to the centre for a new code. In a basement with one bar of signal this is
-/// the first thing a grid leader does.
+/// The first thing a grid leader does, often with one bar of signal: enrol.
+/// If the server committed but the answer was lost, the same code still works
+/// from the same terminal (it sends its enrolment key), and the terminal ends
+/// up with one device on the server, not two.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: a lost enrolment answer burns the one-time code (enrol_code_used on retry)"]
 async fn enrolment_survives_a_lost_answer() -> Result<()> {
     let server = ServerProcess::start()?;
     let proxy = FaultProxy::start(server.addr, 7).await?;
     let leader = server.create_leader("地下室网格员", &[G01])?;
     let d = SimDevice::open("basement")?;
-    proxy.fail_next("/v1/enrol", Fault::LoseResponse, 1);
+    // More losses in a row than the terminal retries by itself.
+    proxy.fail_next("/v1/enrol", Fault::LoseResponse, 4);
     let first = d.terminal.enrol(&proxy.url, &leader.code, "basement").await;
     ensure!(
         matches!(first, Err(SyncError::ServerUnavailable { .. })),
         "{first:?}"
     );
-    // The terminal (or the grid leader) tries again with the same code.
+    // The grid leader taps "enrol" again with the same code.
     let again = d.terminal.enrol(&proxy.url, &leader.code, "basement").await;
     let account = again.context("enrolling again after a lost answer")?;
     ensure!(account.account_id == leader.account_id);
+    let case = d.new_case("地下室漏水", point_in(G01, 2))?;
+    d.terminal.submit_case(&case.id)?;
+    d.sync_until_idle(4).await?;
+    let devices = server.admin(&["admin", "list-devices", "--json"])?;
+    let devices: serde_json::Value = serde_json::from_str(&devices)?;
+    ensure!(
+        devices.as_array().map(Vec::len) == Some(1),
+        "one device on the server: {devices}"
+    );
+    ensure!(check_same(&d, &server)? == 0);
     Ok(())
 }
 
-/// BUG (`core/src/terminal/sync.rs`, `Terminal::enrol`): the account is saved
-/// before the grid map is fetched, and the map is fetched nowhere else. If
-/// `GET /v1/grids` fails, `enrol` returns an error although the terminal is
-/// enrolled; enrolling again fails (`enrol_code_used`), and syncing never
-/// fetches the map, so the terminal places no case in a grid and the app
-/// shows no map until the centre issues a new code.
+/// The grid map cannot be downloaded at enrolment (the server answers 503).
+/// The terminal is enrolled all the same, and the next sync brings the map,
+/// after which cases are placed in their grid.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: a failed grid map download at enrolment is never retried"]
 async fn a_grid_map_that_failed_to_download_at_enrolment_arrives_later() -> Result<()> {
     let server = ServerProcess::start()?;
     let proxy = FaultProxy::start(server.addr, 7).await?;
     let leader = server.create_leader("信号差的网格员", &[G01])?;
     let d = SimDevice::open("weak-signal")?;
-    proxy.fail_next("/v1/grids", Fault::Answer503, 1);
-    let first = d
-        .terminal
+    proxy.fail_next("/v1/grids", Fault::Answer503, 4);
+    d.terminal
         .enrol(&proxy.url, &leader.code, "weak-signal")
-        .await;
-    ensure!(first.is_err(), "{first:?}");
-    ensure!(
-        d.terminal.store().sync_account()?.is_some(),
-        "half enrolled: the account is saved"
-    );
-    // What an app can do: try enrolling again, and sync.
-    let again = d
-        .terminal
-        .enrol(&proxy.url, &leader.code, "weak-signal")
-        .await;
-    eprintln!("enrolling again: {again:?}");
+        .await
+        .context("enrolled although the map did not come")?;
+    ensure!(d.terminal.grids().units().is_empty(), "no map yet");
     d.sync_until_idle(4).await?;
     let units = d.terminal.grids().units().len();
     ensure!(units > 0, "the terminal still has no grid map");
     let case = d.new_case("路面塌陷", point_in(G01, 1))?;
     ensure!(case.grid_id.as_deref() == Some(G01), "{:?}", case.grid_id);
+    // The map is not fetched again while it stays the same.
+    d.sync_until_idle(4).await?;
+    let r = d.sync().await?;
+    ensure!(r.requests == 1, "{r:?}");
     Ok(())
 }
 
-fn copy_dir(from: &Path, to: &Path) -> Result<()> {
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        let target = to.join(e.file_name());
-        if e.file_type()?.is_dir() {
-            copy_dir(&e.path(), &target)?;
-        } else {
-            std::fs::copy(e.path(), &target)?;
-        }
-    }
-    Ok(())
-}
-
-/// BUG (server and terminal): after the server's database is restored from
-/// a backup, a terminal whose cursor is past the restored horizon skips the
-/// ops the restored server numbers below its old cursor: here a colleague's
-/// new case and the centre's dispatch of a known case never reach it.
-///
-/// - `sync-server/src/sync.rs` `pull`: `from = cursor.min(horizon)` brings
-///   the cursor back to the *current* horizon, which already includes every
-///   op numbered since the restore: those are skipped even by a terminal that
-///   took the answer's cursor.
-/// - `core/src/store/sync.rs` `apply_sync`: `cursor = max(cursor, ?1)` does
-///   not even take the answer's cursor, so the terminal keeps asking from its
-///   old one.
-/// - Re-pulling from 0 instead fails for good: the restored server reuses the
-///   numbers of the ops it lost, and the terminal's unique index
-///   `ops_by_server_seq` (`core/src/store/migrations/0003_sync_state.sql`)
-///   refuses the pulled op (`UNIQUE constraint failed: ops.server_seq`).
-///
-/// Suggested fix: give the server's history an id (random, made with the
-/// database, changed by the restore procedure) sent with every cursor; on a
-/// different id the terminal clears the numbers it holds, pulls from 0
-/// (ignoring op ids it has) and puts its own ops back in the outbox (the
-/// server dedups by op id and re-applies those the restore lost, which the
-/// terminal otherwise believes synced).
+/// The server's disk dies and last night's backup is put back with
+/// `gridcase-server admin restore`. Terminals synced past the backup notice
+/// that the server's history changed, pull everything again, and send again
+/// what the restore lost: a colleague's new case and the centre's dispatch
+/// reach everyone, and the cases recorded after the backup are back on the
+/// server.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "BUG: after the server is restored from a backup, terminals skip new ops"]
 async fn terminals_follow_a_server_restored_from_a_backup() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let data = tmp.path().join("data");
@@ -210,23 +171,28 @@ async fn terminals_follow_a_server_restored_from_a_backup() -> Result<()> {
     a.sync_until_idle(4).await?;
     b.sync_until_idle(4).await?;
 
-    // Nightly backup (server stopped for a consistent copy).
-    server.stop()?;
-    copy_dir(&data, &backup)?;
-    server = ServerProcess::start_in(&data)?;
-    proxy.set_upstream(server.addr);
+    // Nightly backup, taken while the server runs.
+    admin_in(
+        &data,
+        &["admin", "backup", backup.to_str().context("utf-8")?],
+    )?;
 
     // A day's work, then the disk dies and the backup is restored.
+    let mut after_backup = Vec::new();
     for i in 0..3 {
         let c = a.new_case(&format!("备份后的事件 {i}"), point_in(G01, 10 + i))?;
         a.terminal.submit_case(&c.id)?;
+        after_backup.push(c.id);
     }
     a.sync_until_idle(4).await?;
     b.sync_until_idle(4).await?;
     let cursor_before = b.view()?.cursor;
     server.stop()?;
     std::fs::remove_dir_all(&data)?;
-    copy_dir(&backup, &data)?;
+    admin_in(
+        &data,
+        &["admin", "restore", backup.to_str().context("utf-8")?],
+    )?;
     server = ServerProcess::start_in(&data)?;
     proxy.set_upstream(server.addr);
 
@@ -244,18 +210,30 @@ async fn terminals_follow_a_server_restored_from_a_backup() -> Result<()> {
         .unwrap_or(0);
     eprintln!("B's cursor {cursor_before}, restored server's horizon {horizon}");
 
-    b.sync_until_idle(4).await?;
+    for d in [&b, &a, &c, &b] {
+        d.sync_until_idle(6).await?;
+    }
     let seen: Vec<CaseId> = b.listed_case_ids()?.into_iter().collect();
     ensure!(
         seen.contains(&fresh.id),
-        "B never receives the colleague's new case (its cursor {} stays past the restored horizon {horizon})",
-        b.view()?.cursor
+        "B receives the colleague's new case"
     );
     let status = b.terminal.case_detail_blocking(&first.id)?.case.status;
     ensure!(
         status == CaseStatus::Dispatched,
         "B shows the first case as {status:?}"
     );
+    let on_server = server.snapshot()?;
+    for id in &after_backup {
+        ensure!(
+            on_server.cases.contains_key(id),
+            "A sent again the case {id} the restore lost"
+        );
+        ensure!(b.listed_case_ids()?.contains(id));
+    }
+    for d in [&a, &b, &c] {
+        ensure!(check_same(d, &server)? == 0, "{} differs", d.name);
+    }
     Ok(())
 }
 
@@ -280,16 +258,10 @@ fn swapped_map() -> Result<String> {
     Ok(serde_json::to_string(&map)?)
 }
 
-/// GAP (`sync-server/src/cases.rs`, `replace_all`/`renumber`, and the pull
-/// protocol): when a new map moves a case to another grid, the terminals of
-/// the new grid receive its whole history, but the terminals of the old grid
-/// are never told that it left them. They keep showing it, frozen in the
-/// state it had: here the centre dispatches it and the old grid's terminal
-/// still shows it as received, forever. A pull needs a way to say "this case
-/// is no longer yours" (a tombstone entry in the sequence for the accounts
-/// that lost it), and the terminal a way to drop or mark it.
+/// A new map moves a case from G01 to G02. The new grid's terminal receives
+/// its whole history; the old grid's colleague is told it left and drops it;
+/// its reporter keeps following it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "GAP: a case moved out of a grid by a new map stays, frozen, on the old grid's terminals"]
 async fn a_case_moved_to_another_grid_leaves_the_old_grids_terminals() -> Result<()> {
     let server = ServerProcess::start()?;
     let a = SimDevice::open("g1-reporter")?;
@@ -319,15 +291,18 @@ async fn a_case_moved_to_another_grid_leaves_the_old_grids_terminals() -> Result
     }
     // The new grid has it, whole and current.
     ensure!(c.terminal.case_detail_blocking(&case.id)?.case.status == CaseStatus::Dispatched);
-    check_same(&c, &server)?;
-    check_same(&a, &server)?;
-    // The old grid's colleague still shows it, as it was.
-    let stale = b
-        .terminal
-        .case_detail_blocking(&case.id)
-        .ok()
-        .map(|d| d.case.status);
-    eprintln!("the old grid's terminal shows the case as {stale:?}");
-    check_same(&b, &server)?;
+    ensure!(a.terminal.case_detail_blocking(&case.id)?.case.status == CaseStatus::Dispatched);
+    ensure!(
+        !b.listed_case_ids()?.contains(&case.id),
+        "the old grid's terminal no longer lists it"
+    );
+    ensure!(b.terminal.case_detail_blocking(&case.id).is_err());
+    // The new map reached the terminals with their next sync: G01 is now
+    // where G02 was.
+    let placed = a.terminal.grid_of(&point_in(G02, 1))?.map(|u| u.id);
+    ensure!(placed.as_deref() == Some(G01), "{placed:?}");
+    for d in [&a, &b, &c] {
+        ensure!(check_same(d, &server)? == 0, "{} differs", d.name);
+    }
     Ok(())
 }

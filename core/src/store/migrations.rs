@@ -19,6 +19,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0003_sync_state",
         include_str!("migrations/0003_sync_state.sql"),
     ),
+    (
+        "0004_sync_recovery",
+        include_str!("migrations/0004_sync_recovery.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {

@@ -18,13 +18,13 @@
 
 use std::collections::BTreeSet;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, ToSql};
 
 use super::{load_case, save_case, PhotoRow, Store, StoreError};
 use crate::case::Case;
 use crate::ids::CaseId;
 use crate::op::{apply, Op, OpKind};
-use crate::protocol::{PulledOp, PushResult, PushStatus};
+use crate::protocol::{PulledOp, PushResult, PushStatus, SyncResponse};
 use crate::time::Millis;
 
 /// The account this terminal is enrolled as on a server.
@@ -37,6 +37,10 @@ pub struct SyncAccount {
     pub grid_ids: Vec<String>,
     pub cursor: u64,
     pub last_success_at: Option<Millis>,
+    /// The server history `cursor` belongs to (none before the first answer).
+    pub history: Option<String>,
+    /// The version of the server's grid map held (0: none yet).
+    pub grid_map_version: u64,
 }
 
 /// What applying one sync answer changed.
@@ -53,7 +57,8 @@ impl Store {
     pub fn sync_account(&self) -> Result<Option<SyncAccount>, StoreError> {
         self.read(|conn| {
             conn.query_row(
-                "SELECT server_url, device_id, account_id, token, grid_ids, cursor, last_success_at
+                "SELECT server_url, device_id, account_id, token, grid_ids, cursor, last_success_at,
+                     server_history, grid_map_version
                  FROM sync_account",
                 [],
                 |r| {
@@ -66,6 +71,8 @@ impl Store {
                         grid_ids: serde_json::from_str(&grids).unwrap_or_default(),
                         cursor: r.get::<_, i64>(5)? as u64,
                         last_success_at: r.get(6)?,
+                        history: r.get(7)?,
+                        grid_map_version: r.get::<_, i64>(8)? as u64,
                     })
                 },
             )
@@ -75,7 +82,7 @@ impl Store {
     }
 
     /// Records the enrolment. Enrolling again (a new token, say) keeps the
-    /// cursor when the server and device stay the same.
+    /// cursor and what goes with it when the server and device stay the same.
     pub fn save_sync_account(&self, a: &SyncAccount, now: Millis) -> Result<(), StoreError> {
         let grids = serde_json::to_string(&a.grid_ids).map_err(StoreError::corrupt)?;
         self.write(|tx| {
@@ -85,6 +92,11 @@ impl Store {
                  VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)
                  ON CONFLICT (only_one) DO UPDATE SET
                      cursor = CASE WHEN server_url = ?1 AND device_id = ?2 THEN cursor ELSE ?6 END,
+                     server_history = CASE WHEN server_url = ?1 AND device_id = ?2
+                         THEN server_history ELSE NULL END,
+                     repulling = CASE WHEN server_url = ?1 AND device_id = ?2
+                         THEN repulling ELSE 0 END,
+                     grid_map_version = CASE WHEN server_url = ?1 THEN grid_map_version ELSE 0 END,
                      server_url = ?1, device_id = ?2, account_id = ?3, token = ?4,
                      grid_ids = ?5, enrolled_at = ?7",
                 params![
@@ -161,13 +173,35 @@ impl Store {
         })
     }
 
+    /// The secret this terminal sends with enrolments, made on first use.
+    pub fn enrolment_key(&self) -> Result<String, StoreError> {
+        self.write(|tx| {
+            let key: Option<String> = tx
+                .query_row("SELECT enrolment_key FROM terminal_secret", [], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            if let Some(key) = key {
+                return Ok(key);
+            }
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes)
+                .map_err(|e| StoreError::corrupt(format!("the OS gave no randomness: {e}")))?;
+            let key = hex::encode(bytes);
+            tx.execute(
+                "INSERT INTO terminal_secret (only_one, enrolment_key) VALUES (1, ?1)",
+                [&key],
+            )?;
+            Ok(key)
+        })
+    }
+
     /// Applies one sync answer: the fate of each pushed op, the pulled ops and
-    /// the new cursor, all in one transaction.
+    /// departures (in the server's order) and the new cursor, all in one
+    /// transaction. A `reset` answer goes to [`Store::start_over`] instead.
     pub fn apply_sync(
         &self,
-        results: &[PushResult],
-        pulled: &[PulledOp],
-        cursor: u64,
+        answer: &SyncResponse,
         now: Millis,
         place: &dyn Fn(&Case) -> Option<String>,
     ) -> Result<SyncApplied, StoreError> {
@@ -176,109 +210,36 @@ impl Store {
             tx.pragma_update(None, "defer_foreign_keys", "ON")?;
             let mut out = SyncApplied::default();
             let mut changed = BTreeSet::new();
-            for r in results {
-                let found: Option<(i64, String)> = tx
-                    .prepare_cached(
-                        "SELECT ops.seq, ops.case_id FROM ops JOIN outbox ON outbox.op_seq = ops.seq
-                         WHERE ops.id = ?1 AND outbox.state = 'pending'",
-                    )?
-                    .query_row([r.op_id.to_string()], |row| Ok((row.get(0)?, row.get(1)?)))
-                    .optional()?;
-                // An answer about an op no longer waiting (a repeated answer) changes nothing.
-                let Some((seq, case_id)) = found else { continue };
-                match r.status {
-                    PushStatus::Accepted => {
-                        let server_seq = r.server_seq.ok_or_else(|| {
-                            StoreError::corrupt("the server accepted an op without a number")
-                        })?;
-                        tx.prepare_cached("UPDATE ops SET server_seq = ?2 WHERE seq = ?1")?
-                            .execute(params![seq, server_seq as i64])?;
-                        tx.prepare_cached("DELETE FROM outbox WHERE op_seq = ?1")?
-                            .execute([seq])?;
-                        tx.prepare_cached(
-                            "UPDATE cases SET pending_ops = pending_ops - 1 WHERE id = ?1",
-                        )?
-                        .execute([&case_id])?;
-                        out.accepted += 1;
-                    }
-                    PushStatus::Rejected => {
-                        let reason = match (&r.code, &r.reason) {
-                            (Some(c), Some(m)) => format!("{c}: {m}"),
-                            (Some(c), None) => c.clone(),
-                            (None, Some(m)) => m.clone(),
-                            (None, None) => "refused by the server".into(),
-                        };
-                        tx.prepare_cached(
-                            "UPDATE outbox SET state = 'rejected', reject_reason = ?2,
-                                 attempts = attempts + 1 WHERE op_seq = ?1",
-                        )?
-                        .execute(params![seq, reason])?;
-                        tx.prepare_cached(
-                            "UPDATE cases SET pending_ops = pending_ops - 1,
-                                 rejected_ops = rejected_ops + 1 WHERE id = ?1",
-                        )?
-                        .execute([&case_id])?;
-                        out.rejected += 1;
-                    }
-                    PushStatus::Deferred => {
-                        out.deferred += 1;
-                        continue;
-                    }
+            for r in &answer.results {
+                if let Some(case_id) = apply_push_result(tx, r, &mut out)? {
+                    changed.insert(case_id);
                 }
-                changed.insert(case_id);
             }
-            for p in pulled {
-                let body = serde_json::to_string(&p.op).map_err(StoreError::corrupt)?;
-                let inserted = tx
-                    .prepare_cached(
-                        "INSERT INTO ops (id, case_id, kind, device_time, body, server_seq, origin)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'server')
-                         ON CONFLICT (id) DO NOTHING",
-                    )?
-                    .execute(params![
-                        p.op.id.to_string(),
-                        p.op.case_id.to_string(),
-                        super::op_kind_code(&p.op),
-                        p.op.device_time,
-                        body,
-                        p.server_seq as i64,
-                    ])?;
-                if inserted == 0 {
-                    // Known already: a repeated page after a crash, or the case
-                    // moved grid and the server re-delivered its history. Only
-                    // the grid may be news.
-                    if p.grid_id.is_some() {
-                        changed.insert(p.op.case_id.to_string());
-                    }
-                    continue;
+            let mut left = answer.left.iter().peekable();
+            for p in &answer.ops {
+                while let Some(l) = left.next_if(|l| l.server_seq < p.server_seq) {
+                    leave_case(tx, &l.case_id, &mut changed)?;
                 }
-                if let OpKind::AttachPhoto { photo } = &p.op.kind {
-                    PhotoRow {
-                        photo: photo.clone(),
-                        case_id: p.op.case_id,
-                        op_id: p.op.id,
-                        added_at: p.op.device_time,
-                    }
-                    .insert_if_new(tx)?;
-                    for sha in [&photo.sha256, &photo.thumb_sha256] {
-                        tx.prepare_cached(
-                            "INSERT INTO photo_downloads (sha256) VALUES (?1) ON CONFLICT DO NOTHING",
-                        )?
-                        .execute([sha])?;
-                    }
+                if apply_pulled(tx, p)? {
+                    out.pulled += 1;
                 }
-                let case_id = p.op.case_id.to_string();
-                changed.insert(case_id.clone());
-                if p.grid_id.is_some() {
-                    // Remembered once the case row exists (after the fold below).
-                    tx.prepare_cached("UPDATE cases SET server_grid_id = ?2 WHERE id = ?1")?
-                        .execute(params![case_id, p.grid_id])?;
-                }
-                out.pulled += 1;
+                changed.insert(p.op.case_id.to_string());
+            }
+            for l in left {
+                leave_case(tx, &l.case_id, &mut changed)?;
+            }
+            let repulling: bool =
+                tx.query_row("SELECT repulling FROM sync_account", [], |r| r.get(0))?;
+            if repulling && !answer.more {
+                // The pull from 0 is complete: what the server did not deliver
+                // again, it no longer has.
+                changed.extend(drop_unconfirmed(tx)?);
+                tx.execute("UPDATE sync_account SET repulling = 0", [])?;
             }
             for case_id in &changed {
                 let id = CaseId::parse(case_id).map_err(StoreError::corrupt)?;
-                let server_grid = pulled
+                let server_grid = answer
+                    .ops
                     .iter()
                     .rev()
                     .find(|p| p.op.case_id == id)
@@ -287,12 +248,237 @@ impl Store {
                 out.changed_cases.push(id);
             }
             tx.prepare_cached(
-                "UPDATE sync_account SET cursor = max(cursor, ?1), last_success_at = ?2",
+                "UPDATE sync_account SET cursor = ?1, server_history = ?2, last_success_at = ?3",
             )?
-            .execute(params![cursor as i64, now])?;
+            .execute(params![answer.cursor as i64, answer.history, now])?;
             Ok(out)
         })
     }
+
+    /// The server was restored from a backup (its history changed): forget
+    /// every server number, put this terminal's own acknowledged ops back in
+    /// the outbox (the server dedups by op id and re-applies what it lost),
+    /// and pull again from 0. Nothing is shown differently until the pull
+    /// completes, when ops the server no longer has are dropped.
+    pub fn start_over(&self, history: &str) -> Result<u64, StoreError> {
+        self.write(|tx| {
+            let requeued = tx.execute(
+                "INSERT INTO outbox (op_seq) SELECT seq FROM ops
+                 WHERE origin = 'local' AND server_seq IS NOT NULL",
+                [],
+            )?;
+            tx.execute(
+                "UPDATE cases SET pending_ops = (SELECT count(*) FROM outbox
+                     JOIN ops ON ops.seq = outbox.op_seq
+                     WHERE ops.case_id = cases.id AND outbox.state = 'pending')",
+                [],
+            )?;
+            tx.execute(
+                "UPDATE ops SET server_seq = NULL WHERE server_seq IS NOT NULL",
+                [],
+            )?;
+            tx.execute(
+                "UPDATE sync_account SET cursor = 0, server_history = ?1, repulling = 1",
+                [history],
+            )?;
+            tracing::warn!(
+                requeued,
+                "the server's history changed: pulling again from 0"
+            );
+            Ok(requeued as u64)
+        })
+    }
+
+    /// Remembers the version of the server's grid map just loaded.
+    pub fn save_grid_map_version(&self, version: u64) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "UPDATE sync_account SET grid_map_version = ?1",
+                [version as i64],
+            )?;
+            Ok(())
+        })
+    }
+}
+
+/// Marks a pushed op accepted or refused; answers the case it belongs to if
+/// anything changed.
+fn apply_push_result(
+    tx: &Connection,
+    r: &PushResult,
+    out: &mut SyncApplied,
+) -> Result<Option<String>, StoreError> {
+    let found: Option<(i64, String)> = tx
+        .prepare_cached(
+            "SELECT ops.seq, ops.case_id FROM ops JOIN outbox ON outbox.op_seq = ops.seq
+             WHERE ops.id = ?1 AND outbox.state = 'pending'",
+        )?
+        .query_row([r.op_id.to_string()], |row| Ok((row.get(0)?, row.get(1)?)))
+        .optional()?;
+    // An answer about an op no longer waiting (a repeated answer) changes nothing.
+    let Some((seq, case_id)) = found else {
+        return Ok(None);
+    };
+    match r.status {
+        PushStatus::Accepted => {
+            let server_seq = r
+                .server_seq
+                .ok_or_else(|| StoreError::corrupt("the server accepted an op without a number"))?;
+            tx.prepare_cached("UPDATE ops SET server_seq = ?2 WHERE seq = ?1")?
+                .execute(params![seq, server_seq as i64])?;
+            tx.prepare_cached("DELETE FROM outbox WHERE op_seq = ?1")?
+                .execute([seq])?;
+            tx.prepare_cached("UPDATE cases SET pending_ops = pending_ops - 1 WHERE id = ?1")?
+                .execute([&case_id])?;
+            out.accepted += 1;
+        }
+        PushStatus::Rejected => {
+            let reason = match (&r.code, &r.reason) {
+                (Some(c), Some(m)) => format!("{c}: {m}"),
+                (Some(c), None) => c.clone(),
+                (None, Some(m)) => m.clone(),
+                (None, None) => "refused by the server".into(),
+            };
+            tx.prepare_cached(
+                "UPDATE outbox SET state = 'rejected', reject_reason = ?2,
+                     attempts = attempts + 1 WHERE op_seq = ?1",
+            )?
+            .execute(params![seq, reason])?;
+            tx.prepare_cached(
+                "UPDATE cases SET pending_ops = pending_ops - 1,
+                     rejected_ops = rejected_ops + 1 WHERE id = ?1",
+            )?
+            .execute([&case_id])?;
+            out.rejected += 1;
+        }
+        PushStatus::Deferred => {
+            out.deferred += 1;
+            return Ok(None);
+        }
+    }
+    Ok(Some(case_id))
+}
+
+/// Stores a pulled op; answers whether it was new. An op held already (a
+/// repeated page after a crash, a case re-delivered after it moved grid, or a
+/// pull from 0 after the server was restored) only gets its number back if it
+/// had lost it; the grid the answer carries may still be news.
+fn apply_pulled(tx: &Connection, p: &PulledOp) -> Result<bool, StoreError> {
+    let body = serde_json::to_string(&p.op).map_err(StoreError::corrupt)?;
+    let case_id = p.op.case_id.to_string();
+    let inserted = tx
+        .prepare_cached(
+            "INSERT INTO ops (id, case_id, kind, device_time, body, server_seq, origin)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, 'server')
+             ON CONFLICT (id) DO NOTHING",
+        )?
+        .execute(params![
+            p.op.id.to_string(),
+            case_id,
+            super::op_kind_code(&p.op),
+            p.op.device_time,
+            body,
+            p.server_seq as i64,
+        ])?;
+    if inserted == 0 {
+        tx.prepare_cached(
+            "UPDATE ops SET server_seq = ?2 WHERE id = ?1 AND server_seq IS NULL AND origin = 'server'",
+        )?
+        .execute(params![p.op.id.to_string(), p.server_seq as i64])?;
+        return Ok(false);
+    }
+    if let OpKind::AttachPhoto { photo } = &p.op.kind {
+        PhotoRow {
+            photo: photo.clone(),
+            case_id: p.op.case_id,
+            op_id: p.op.id,
+            added_at: p.op.device_time,
+        }
+        .insert_if_new(tx)?;
+        for sha in [&photo.sha256, &photo.thumb_sha256] {
+            tx.prepare_cached(
+                "INSERT INTO photo_downloads (sha256) VALUES (?1) ON CONFLICT DO NOTHING",
+            )?
+            .execute([sha])?;
+        }
+    }
+    Ok(true)
+}
+
+/// A case left this terminal's grids. It is dropped, with its ops and photo
+/// rows (the files go with the next collection), unless the grid leader has
+/// work on it not yet accepted: that stays, is pushed, and its refusal shows.
+fn leave_case(
+    tx: &Connection,
+    case_id: &CaseId,
+    changed: &mut BTreeSet<String>,
+) -> Result<(), StoreError> {
+    let id = case_id.to_string();
+    let unsent: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM outbox JOIN ops ON ops.seq = outbox.op_seq
+                            WHERE ops.case_id = ?1)",
+        )?
+        .query_row([&id], |r| r.get(0))?;
+    if unsent {
+        tracing::info!(case = %id, "a case left this terminal's grids; kept for its unsent work");
+        return Ok(());
+    }
+    forget_ops(tx, "case_id = ?1", params![id])?;
+    tx.prepare_cached("DELETE FROM cases WHERE id = ?1")?
+        .execute([&id])?;
+    changed.remove(&id);
+    Ok(())
+}
+
+/// Deletes the ops matching `filter` and their photo rows, and forgets
+/// downloads no remaining photo needs.
+fn forget_ops(tx: &Connection, filter: &str, args: &[&dyn ToSql]) -> Result<(), StoreError> {
+    tx.execute(
+        &format!("DELETE FROM photos WHERE op_id IN (SELECT id FROM ops WHERE {filter})"),
+        args,
+    )?;
+    tx.execute(&format!("DELETE FROM ops WHERE {filter}"), args)?;
+    tx.execute(
+        "DELETE FROM photo_downloads WHERE sha256 NOT IN (SELECT sha256 FROM photos)
+             AND sha256 NOT IN (SELECT thumb_sha256 FROM photos)",
+        [],
+    )?;
+    Ok(())
+}
+
+/// After a complete pull from 0: drops pulled ops the restored server no longer
+/// has; answers the cases they belonged to (cases left with no op go too).
+fn drop_unconfirmed(tx: &Connection) -> Result<Vec<String>, StoreError> {
+    let cases: Vec<String> = {
+        let mut stmt = tx.prepare(
+            "SELECT DISTINCT case_id FROM ops WHERE origin = 'server' AND server_seq IS NULL",
+        )?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    if cases.is_empty() {
+        return Ok(cases);
+    }
+    tracing::warn!(
+        cases = cases.len(),
+        "ops the restored server lost are dropped"
+    );
+    forget_ops(tx, "origin = 'server' AND server_seq IS NULL", params![])?;
+    let mut kept = Vec::new();
+    for id in cases {
+        let any: bool = tx.query_row(
+            "SELECT EXISTS (SELECT 1 FROM ops WHERE case_id = ?1)",
+            [&id],
+            |r| r.get(0),
+        )?;
+        if any {
+            kept.push(id);
+        } else {
+            tx.execute("DELETE FROM cases WHERE id = ?1", [&id])?;
+        }
+    }
+    Ok(kept)
 }
 
 /// Recomputes a case from its ops: the server's in server order, then this

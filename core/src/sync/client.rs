@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::SyncError;
 use crate::protocol::{
     ApiError, EnrolRequest, EnrolResponse, SyncRequest, SyncResponse, UploadStatus,
+    GRID_MAP_VERSION_HEADER,
 };
 
 pub(crate) struct SyncClient {
@@ -118,11 +119,18 @@ impl SyncClient {
         self.post_json("/v1/sync", req).await
     }
 
-    pub async fn grids(&self) -> Result<String, SyncError> {
-        let bytes = self.get_bytes("/v1/grids").await?;
-        String::from_utf8(bytes).map_err(|_| SyncError::Protocol {
+    /// The part of the server's grid map this device sees, and the map's version.
+    pub async fn grids(&self) -> Result<(String, u64), SyncError> {
+        let (bytes, headers) = self.get_bytes_with_headers("/v1/grids").await?;
+        let version = headers
+            .get(GRID_MAP_VERSION_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let text = String::from_utf8(bytes).map_err(|_| SyncError::Protocol {
             reason: "the grid map is not UTF-8".into(),
-        })
+        })?;
+        Ok((text, version))
     }
 
     pub async fn upload_status(&self, sha: &str) -> Result<UploadStatus, SyncError> {
@@ -152,6 +160,13 @@ impl SyncClient {
 
     /// A GET whose answer is raw bytes (a file, GeoJSON), not a JSON document.
     async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, SyncError> {
+        Ok(self.get_bytes_with_headers(path).await?.0)
+    }
+
+    async fn get_bytes_with_headers(
+        &self,
+        path: &str,
+    ) -> Result<(Vec<u8>, reqwest::header::HeaderMap), SyncError> {
         self.count(1, 0, 0);
         let resp = self
             .authed(self.http.get(self.url(path)))
@@ -159,12 +174,13 @@ impl SyncClient {
             .await
             .map_err(transport_error)?;
         let status = resp.status();
+        let headers = resp.headers().clone();
         let bytes = resp.bytes().await.map_err(transport_error)?;
         self.count(0, 0, bytes.len() as u64);
         if !status.is_success() {
             return Err(status_error(status, &bytes));
         }
-        Ok(bytes.to_vec())
+        Ok((bytes.to_vec(), headers))
     }
 }
 

@@ -43,6 +43,11 @@ impl Backoff {
 impl Terminal {
     /// Enrols this terminal with a server using the one-time code the centre
     /// gave the grid leader, and downloads the grid map.
+    ///
+    /// Safe to repeat with the same code when an answer was lost (the server
+    /// knows this terminal by its enrolment key). Once the account is saved
+    /// the terminal is enrolled: if the map cannot be downloaded now, the
+    /// next sync fetches it.
     pub async fn enrol(
         &self,
         server_url: &str,
@@ -50,12 +55,13 @@ impl Terminal {
         device_name: &str,
     ) -> Result<SyncAccount, SyncError> {
         let client = SyncClient::new(server_url, None)?;
-        let resp = client
-            .enrol(&EnrolRequest {
-                code: code.trim().to_owned(),
-                device_name: device_name.to_owned(),
-            })
-            .await?;
+        let request = EnrolRequest {
+            code: code.trim().to_owned(),
+            device_name: device_name.to_owned(),
+            enrolment_key: Some(self.inner.store.enrolment_key()?),
+        };
+        let mut report = SyncReport::default();
+        let resp = retry(&mut report, || client.enrol(&request)).await?;
         let account = SyncAccount {
             server_url: server_url.trim_end_matches('/').to_owned(),
             device_id: resp.device_id,
@@ -64,6 +70,8 @@ impl Terminal {
             grid_ids: resp.grid_ids,
             cursor: 0,
             last_success_at: None,
+            history: None,
+            grid_map_version: 0,
         };
         self.inner.store.save_sync_account(&account, now_millis())?;
         *self
@@ -72,11 +80,30 @@ impl Terminal {
             .write()
             .unwrap_or_else(|e| e.into_inner()) = account.account_id.clone();
         let authed = SyncClient::new(&account.server_url, Some(account.token.clone()))?;
-        let grids = authed.grids().await?;
-        if let Err(e) = self.load_grids(&grids) {
-            tracing::warn!(error = %e, "the server's grid map was refused");
+        if let Err(e) = self.fetch_grids(&authed, &mut report).await {
+            tracing::warn!(error = %e, "no grid map yet; the next sync fetches it");
         }
-        Ok(account)
+        Ok(self.inner.store.sync_account()?.unwrap_or(account))
+    }
+
+    /// Downloads and loads the server's grid map (the part this device sees),
+    /// remembering its version so a sync fetches it again only when it changes.
+    async fn fetch_grids(
+        &self,
+        client: &SyncClient,
+        report: &mut SyncReport,
+    ) -> Result<(), SyncError> {
+        let (geojson, version) = retry(report, || client.grids()).await?;
+        match self.load_grids(&geojson) {
+            Ok(_) => self.inner.store.save_grid_map_version(version)?,
+            // Not retried until the server's map changes: the same file would
+            // be refused again.
+            Err(e) => {
+                tracing::warn!(error = %e, "the server's grid map was refused");
+                self.inner.store.save_grid_map_version(version)?;
+            }
+        }
+        Ok(())
     }
 
     /// How long an app should wait before syncing again by itself, after the
@@ -118,7 +145,7 @@ impl Terminal {
             self.upload_photos(&client, &mut report, &tell).await?;
             let mut uploaded_again = false;
             loop {
-                let cursor = store.sync_account()?.map(|a| a.cursor).unwrap_or(0);
+                let state = store.sync_account()?.ok_or(SyncError::NotEnrolled)?;
                 let push = store.pending_ops(PUSH_BATCH)?;
                 tell(
                     if push.is_empty() {
@@ -131,8 +158,9 @@ impl Terminal {
                 );
                 let request = SyncRequest {
                     push: push.clone(),
-                    cursor,
+                    cursor: state.cursor,
                     pull_limit: MAX_PULL_OPS,
+                    history: state.history.clone(),
                 };
                 let resp = retry(&mut report, || client.sync(&request)).await?;
                 if resp.results.len() > push.len()
@@ -146,14 +174,24 @@ impl Terminal {
                         reason: "the push answer does not match the ops sent".into(),
                     });
                 }
+                if resp.reset {
+                    if state.history.as_deref() == Some(resp.history.as_str()) && state.cursor == 0
+                    {
+                        return Err(SyncError::Protocol {
+                            reason: "the server keeps asking to start over".into(),
+                        });
+                    }
+                    store.start_over(&resp.history)?;
+                    // The photos of ops put back in the outbox may be missing
+                    // on the restored server too.
+                    self.upload_photos(&client, &mut report, &tell).await?;
+                    continue;
+                }
+                if resp.grid_map_version != state.grid_map_version && resp.grid_map_version > 0 {
+                    self.fetch_grids(&client, &mut report).await?;
+                }
                 let place = self.placer();
-                let applied = store.apply_sync(
-                    &resp.results,
-                    &resp.ops,
-                    resp.cursor,
-                    now_millis(),
-                    &place,
-                )?;
+                let applied = store.apply_sync(&resp, now_millis(), &place)?;
                 report.ops_pushed += resp.results.len() as u32;
                 report.ops_accepted += applied.accepted;
                 report.ops_rejected += applied.rejected;

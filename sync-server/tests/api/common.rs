@@ -132,6 +132,7 @@ impl Server {
             .json(&EnrolRequest {
                 code: code.into(),
                 device_name: device_name.into(),
+                enrolment_key: None,
             })
             .send()
             .await
@@ -182,6 +183,7 @@ impl Server {
             push: ops.to_vec(),
             cursor: 0,
             pull_limit: 0,
+            history: None,
         };
         self.sync_req(dev, &req).await.results
     }
@@ -191,6 +193,7 @@ impl Server {
             push: vec![],
             cursor,
             pull_limit: limit,
+            history: None,
         };
         self.sync_req(dev, &req).await
     }

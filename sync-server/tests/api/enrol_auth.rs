@@ -114,6 +114,7 @@ async fn requests_need_a_valid_unrevoked_token() {
             push: vec![],
             cursor: 0,
             pull_limit: 10,
+            history: None,
         })
     };
 

@@ -8,3 +8,4 @@ mod limits;
 mod photos;
 mod pull;
 mod push;
+mod recovery;

@@ -330,6 +330,7 @@ async fn one_sync_pushes_and_pulls() {
                 push: vec![create(&a, mine, Some(in_g1()))],
                 cursor: 0,
                 pull_limit: 100,
+                history: None,
             },
         )
         .await;
