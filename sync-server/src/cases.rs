@@ -195,6 +195,7 @@ pub(crate) fn record(
         stmt.execute([photo.sha256.as_str(), case_id.as_str()])?;
         stmt.execute([photo.thumb_sha256.as_str(), case_id.as_str()])?;
     }
+    crate::centre::desk::follow(conn, map, &next, op, now)?;
     Ok((seq, next))
 }
 
