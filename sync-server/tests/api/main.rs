@@ -1,7 +1,9 @@
 //! API tests: the real router over a real TCP listener, with reqwest.
 
+mod centre_support;
 mod common;
 
+mod centre_roles;
 mod cli;
 mod enrol_auth;
 mod limits;
