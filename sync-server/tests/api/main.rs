@@ -4,6 +4,8 @@ mod centre_support;
 mod common;
 
 mod centre_roles;
+mod centre_scheduler;
+mod centre_workflow;
 mod cli;
 mod enrol_auth;
 mod limits;
