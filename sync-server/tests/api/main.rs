@@ -12,3 +12,4 @@ mod limits;
 mod photos;
 mod pull;
 mod push;
+mod rating_link;
