@@ -354,3 +354,47 @@ async fn the_queue_filters_searches_and_pages() {
     assert_eq!(status, StatusCode::OK);
     assert_eq!(depts.as_array().unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn the_case_page_lists_photos_the_reader_may_download() {
+    use crate::common::{attach, photo_bytes, photo_ref};
+    let c = Centre::start().await;
+    let k1 = c.dispatcher("k1", "k-1").await;
+    let k2 = c.dispatcher("k2", "k-2").await;
+    let leader = c.leader("网格长", &["g-1"]).await;
+    let case = c.report(&leader, in_g1()).await;
+    let (photo, thumb) = (photo_bytes(1, 50_000), photo_bytes(2, 5_000));
+    c.server.upload(&leader, &photo).await;
+    c.server.upload(&leader, &thumb).await;
+    let r = photo_ref(&photo, &thumb);
+    assert_accepted(&c.server.push(&leader, &[attach(&leader, case, r.clone())]).await);
+
+    let (_, view) = c.case(&k1, case).await;
+    assert_eq!(view["photos"][0]["sha256"], r.sha256.as_str());
+    for sha in [&r.sha256, &r.thumb_sha256] {
+        let path = format!("/v1/centre/cases/{case}/photos/{sha}");
+        let resp = c
+            .server
+            .http
+            .get(c.server.url(&path))
+            .header("cookie", &k1.cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::OK);
+        let bytes = resp.bytes().await.unwrap();
+        assert!(bytes == photo || bytes == thumb);
+        // Another county's dispatcher, and a photo not of this case: not found.
+        assert_eq!(c.get(&k2, &path).await.0, StatusCode::NOT_FOUND);
+    }
+    let other = "0".repeat(64);
+    let (status, _) = c
+        .get(&k1, &format!("/v1/centre/cases/{case}/photos/{other}"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = c
+        .get(&k1, &format!("/v1/centre/cases/{case}/photos/nope"))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["field"], "sha256");
+}
