@@ -261,6 +261,7 @@ pub(crate) fn replace_all(
         let grid = grid_of(map, &case);
         // Scopes hold ancestors too, which the new map may have changed.
         write_scopes(conn, map, &id, grid.as_deref())?;
+        crate::centre::desk::follow_move(conn, map, &id, grid.as_deref())?;
         if grid != case.grid_id {
             case.grid_id = grid;
             save_case(conn, &case, now)?;

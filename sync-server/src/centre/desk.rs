@@ -130,41 +130,42 @@ pub(crate) fn follow(
     now: Millis,
 ) -> Result<(), AppError> {
     let case_id = next.id.to_string();
-    if matches!(op.kind, OpKind::Receive) {
-        let queue = home_queue(conn, map, next.grid_id.as_deref())?;
-        conn.execute(
-            "INSERT OR IGNORE INTO case_desk (case_id, queue_unit_id, category, title, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![case_id, queue, next.category.code(), next.title, now],
-        )?;
-    }
-    let Some(desk) = load_desk(conn, &case_id)? else {
-        // Not received yet: drafts and submitted cases are the terminal's.
-        return Ok(());
-    };
-    conn.execute(
-        "UPDATE case_desk SET category = ?2, title = ?3, deadline = ?4 WHERE case_id = ?1",
-        params![
-            case_id,
-            next.category.code(),
-            next.title,
-            next.effective_deadline()
-        ],
-    )?;
+    // Only these ops move a case at the centre; the rest (most of what
+    // terminals push) cost nothing here. An UPDATE of a case not received
+    // yet changes no row.
     match &op.kind {
+        OpKind::Receive => {
+            let queue = home_queue(conn, map, next.grid_id.as_deref())?;
+            conn.execute(
+                "INSERT OR IGNORE INTO case_desk
+                     (case_id, queue_unit_id, category, title, deadline, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    case_id,
+                    queue,
+                    next.category.code(),
+                    next.title,
+                    next.effective_deadline(),
+                    now
+                ],
+            )?;
+        }
         OpKind::Dispatch { department, .. } => {
             // Names are unique; an admin command's free-text department that
             // names no department leaves the case with no handler to see it.
             conn.execute(
                 "UPDATE case_desk SET department_id = (SELECT id FROM departments WHERE name = ?2),
-                     reopen_reason = NULL
+                     deadline = ?3, reopen_reason = NULL
                  WHERE case_id = ?1",
-                params![case_id, department],
+                params![case_id, department, next.effective_deadline()],
             )?;
         }
         OpKind::Escalate { .. } => {
+            let Some(desk) = load_desk(conn, &case_id)? else {
+                return Ok(());
+            };
             let level = escalation_level(conn, map, &op.actor, desk.queue_unit_id.as_deref())?;
-            let above = queue_above(conn, map, level.as_deref())?.or(desk.queue_unit_id.clone());
+            let above = queue_above(conn, map, level.as_deref())?.or(desk.queue_unit_id);
             conn.execute(
                 "UPDATE case_desk SET queue_unit_id = ?2, department_id = NULL WHERE case_id = ?1",
                 params![case_id, above],
@@ -182,6 +183,32 @@ pub(crate) fn follow(
             set_reopen_reason(conn, &case_id, comment, FROWNY_FACE)?;
         }
         _ => {}
+    }
+    Ok(())
+}
+
+/// After a new map placed a case in `grid`: a queue that is no longer on the
+/// grid's chain of units (moved, or gone from the map) starts again at the
+/// case's home queue, so some centre holds it.
+pub(crate) fn follow_move(
+    conn: &Connection,
+    map: &GridMap,
+    case_id: &str,
+    grid: Option<&str>,
+) -> Result<(), AppError> {
+    let Some(desk) = load_desk(conn, case_id)? else {
+        return Ok(());
+    };
+    let still_on_chain = match (desk.queue_unit_id.as_deref(), grid) {
+        (Some(queue), Some(grid)) => map.is_within(grid, queue),
+        _ => false,
+    };
+    if !still_on_chain {
+        let queue = home_queue(conn, map, grid)?;
+        conn.execute(
+            "UPDATE case_desk SET queue_unit_id = ?2 WHERE case_id = ?1",
+            params![case_id, queue],
+        )?;
     }
     Ok(())
 }

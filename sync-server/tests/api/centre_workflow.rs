@@ -367,7 +367,11 @@ async fn the_case_page_lists_photos_the_reader_may_download() {
     c.server.upload(&leader, &photo).await;
     c.server.upload(&leader, &thumb).await;
     let r = photo_ref(&photo, &thumb);
-    assert_accepted(&c.server.push(&leader, &[attach(&leader, case, r.clone())]).await);
+    assert_accepted(
+        &c.server
+            .push(&leader, &[attach(&leader, case, r.clone())])
+            .await,
+    );
 
     let (_, view) = c.case(&k1, case).await;
     assert_eq!(view["photos"][0]["sha256"], r.sha256.as_str());
@@ -397,4 +401,34 @@ async fn the_case_page_lists_photos_the_reader_may_download() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["field"], "sha256");
+}
+
+#[tokio::test]
+async fn a_new_map_without_the_queue_unit_hands_the_case_to_a_centre_still_above_it() {
+    let c = Centre::start().await;
+    let t1 = c.dispatcher("t1", "t-1").await;
+    let k1 = c.dispatcher("k1", "k-1").await;
+    let leader = c.leader("网格长", &["g-1"]).await;
+    let case = c.report(&leader, in_g1()).await;
+    let (_, view) = c.case(&t1, case).await;
+    assert_eq!(view["desk"]["queue_unit_id"], "t-1");
+
+    // The township is merged away: g-1 now hangs under the county.
+    let merged = crate::centre_support::COUNTIES
+        .replace(
+            r#""id": "g-1", "name": "一网格", "level": "grid", "parent": "t-1""#,
+            r#""id": "g-1", "name": "一网格", "level": "grid", "parent": "k-1""#,
+        )
+        .replace(
+            r#""id": "t-1", "name": "向阳街道""#,
+            r#""id": "t-9", "name": "向阳街道""#,
+        )
+        .replace(r#""parent": "t-1""#, r#""parent": "t-9""#);
+    c.server.admin().import_grids(&merged).unwrap();
+    let (_, view) = c.case(&k1, case).await;
+    assert_eq!(view["desk"]["queue_unit_id"], "k-1");
+    assert!(view["actions"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("dispatch")));
 }
