@@ -1,5 +1,5 @@
-//! The deadline scheduler: chases (催办) cases whose deadline is near, and
-//! again once it has passed, as ops of the server (role System) on the case's
+//! The deadline scheduler: chases (催办) dispatched cases whose deadline is
+//! near, and again once it has passed, as ops of the server (role System) on the case's
 //! timeline, so the grid leader's terminal pulls them like any other op. Each
 //! stage is chased once per deadline (a new deadline arms both again); a case
 //! chased often enough goes to the level above.
@@ -52,12 +52,15 @@ pub fn tick(
     config: &CentreConfig,
     now: Millis,
 ) -> Result<TickSummary, AppError> {
-    // Only cases someone still owes work on; resolved ones stop the clock.
+    // Only cases a department owes work on against a deadline the centre
+    // set (a received case waiting for dispatch shows as overdue in the
+    // queue; there is nobody to urge yet); resolved ones stop the clock.
     let due: Vec<(String, Millis, Stage)> = {
         let mut stmt = conn.prepare_cached(
             "SELECT d.case_id, d.deadline, d.deadline <= :now FROM case_desk d JOIN cases c ON c.id = d.case_id
              WHERE d.deadline IS NOT NULL
-               AND c.status IN ('received', 'dispatched', 'in_progress', 'escalated', 'reopened')
+               AND json_extract(c.state, '$.deadline') IS NOT NULL
+               AND c.status IN ('dispatched', 'in_progress', 'escalated', 'reopened')
                AND ((d.deadline <= :now AND d.overdue_chased_for IS NOT d.deadline)
                  OR (d.deadline > :now AND d.deadline - :near <= :now
                      AND d.near_chased_for IS NOT d.deadline))

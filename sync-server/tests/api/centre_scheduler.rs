@@ -189,3 +189,18 @@ async fn the_running_server_chases_on_its_own() {
     let (pulled, _) = c.server.pull_all(&leader, 0).await;
     assert_eq!(chases(&pulled).len(), 1);
 }
+
+#[tokio::test]
+async fn a_case_waiting_for_dispatch_is_not_chased_its_queue_shows_the_proposed_deadline() {
+    let c = Centre::start().await;
+    let k1 = c.dispatcher("k1", "k-1").await;
+    let leader = c.leader("网格长", &["g-1"]).await;
+    let case = c.report(&leader, in_g1()).await;
+    let proposed = c.stored(case).proposed_deadline.unwrap();
+    let config = CentreConfig::default();
+    assert_eq!(c.run_deadlines(&config, proposed - HOUR), (0, 0, 0));
+    assert_eq!(c.run_deadlines(&config, proposed + HOUR), (0, 0, 0));
+    assert_eq!(c.stored(case).chase_count, 0);
+    let (_, page) = c.get(&k1, "/v1/centre/cases").await;
+    assert_eq!(page["cases"][0]["deadline"], proposed);
+}
