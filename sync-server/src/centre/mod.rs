@@ -76,6 +76,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/centre/logout", post(session::logout_handler))
         .route("/v1/centre/me", get(session::me_handler))
         .route("/v1/centre/departments", get(queue::departments_handler))
+        .route("/v1/centre/grids", get(queue::grids_handler))
         .route("/v1/centre/cases", get(queue::queue_handler))
         .route("/v1/centre/cases/{id}", get(queue::case_handler))
         .route(

@@ -4,7 +4,7 @@
 //! is narrowed by [`Staff::visible_sql`].
 
 use axum::extract::{Path, RawQuery, State};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use gridcase_core::case::{Case, CaseStatus, Category};
 use gridcase_core::ids::CaseId;
@@ -450,4 +450,45 @@ pub(crate) async fn departments_handler(
     _session: StaffSession,
 ) -> Result<Json<Vec<Department>>, AppError> {
     Ok(Json(state.db.read(|tx| staff::list_departments(tx)).await?))
+}
+
+/// `GET /v1/centre/grids`: the part of the map the reader works in (their
+/// unit, its ancestors and everything under it; a department's unit, or the
+/// whole map for a department serving everywhere), as GeoJSON.
+pub(crate) async fn grids_handler(
+    State(state): State<AppState>,
+    session: StaffSession,
+) -> Result<Response, AppError> {
+    let grids = state.grids.clone();
+    let staff = session.staff;
+    let body = state
+        .db
+        .read(move |tx| {
+            let map = grids.current(tx)?;
+            let unit = match staff.role {
+                StaffRole::Department => match staff.department_id.as_deref() {
+                    Some(id) => staff::load_department(tx, id)?.and_then(|d| d.unit_id),
+                    None => None,
+                },
+                _ => staff.unit_id.clone(),
+            };
+            let Some(unit) = unit else {
+                return Ok(map.to_geojson());
+            };
+            let part = gridcase_core::grid::GridMap::from_units(crate::grids::visible_units(
+                &map,
+                &[unit],
+            ))
+            .map_err(|e| {
+                tracing::error!(error = %e, "a part of the map is not a valid map");
+                AppError::internal()
+            })?;
+            Ok(part.to_geojson())
+        })
+        .await?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "application/geo+json")],
+        body,
+    )
+        .into_response())
 }

@@ -428,3 +428,25 @@ async fn admin_commands_create_departments_and_staff_for_scripts() {
     let staff = c.server.admin().list_staff().unwrap();
     assert_eq!(staff.len(), 2);
 }
+
+#[tokio::test]
+async fn staff_get_the_part_of_the_map_they_work_in() {
+    let c = Centre::start().await;
+    let k1 = c.dispatcher("k1", "k-1").await;
+    let housing = c.handler("zhujian", &c.housing).await;
+    let ids = |v: &serde_json::Value| -> Vec<String> {
+        let mut ids: Vec<String> = v["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["properties"]["id"].as_str().unwrap().to_string())
+            .collect();
+        ids.sort();
+        ids
+    };
+    let (status, map) = c.get(&k1, "/v1/centre/grids").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(ids(&map), ["c", "g-1", "g-2", "k-1", "t-1"]);
+    let (_, map) = c.get(&housing, "/v1/centre/grids").await;
+    assert_eq!(ids(&map).len(), 8, "a department serving everywhere");
+}
