@@ -344,6 +344,12 @@ impl Admin {
         self.write(|tx| staff::create_staff(tx, &map, new, &hash, now))
     }
 
+    /// A new password for `login`; their sessions end at once.
+    pub fn reset_password(&mut self, login: &str, password: &str) -> Result<Staff, AppError> {
+        let hash = staff::hash_password(password)?;
+        self.write(|tx| staff::set_password(tx, login, &hash))
+    }
+
     pub fn list_staff(&self) -> Result<Vec<Staff>, AppError> {
         staff::list_staff(&self.conn)
     }

@@ -193,6 +193,12 @@ enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Give a member of staff a new password (read like create-staff's) and
+    /// end their sessions.
+    ResetPassword {
+        #[arg(long)]
+        login: String,
+    },
     /// Chase the cases near or past their deadline once now (what `serve`
     /// does every period).
     RunDeadlines {
@@ -450,6 +456,11 @@ fn admin(data_dir: PathBuf, command: AdminCommand) -> anyhow::Result<()> {
                     );
                 }
             }
+        }
+        AdminCommand::ResetPassword { login } => {
+            let password = read_password()?;
+            let staff = admin.reset_password(&login, &password)?;
+            println!("new password set for {}; their sessions ended", staff.login);
         }
         AdminCommand::RunDeadlines {
             near_deadline_hours,

@@ -415,6 +415,28 @@ pub(crate) fn create_staff(
     })
 }
 
+/// Replaces a member's password (hashed by the caller), lifts a lockout and
+/// ends every session they have: whoever knew the old one is out at once.
+pub(crate) fn set_password(
+    conn: &Connection,
+    login: &str,
+    password_hash: &str,
+) -> Result<Staff, AppError> {
+    let login = normalise_login(login)?;
+    let id: Option<String> = conn
+        .query_row("SELECT id FROM staff WHERE login = ?1", [&login], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let id = id.ok_or_else(|| AppError::invalid("login", "no member of staff has this login"))?;
+    conn.execute(
+        "UPDATE staff SET password_hash = ?2, failed_logins = 0, locked_until = NULL WHERE id = ?1",
+        params![id, password_hash],
+    )?;
+    conn.execute("DELETE FROM staff_sessions WHERE staff_id = ?1", [&id])?;
+    load_staff(conn, &id)?.ok_or_else(AppError::internal)
+}
+
 pub(crate) fn list_staff(conn: &Connection) -> Result<Vec<Staff>, AppError> {
     let mut stmt = conn.prepare_cached(
         "SELECT id, login, name, role, unit_id, department_id FROM staff ORDER BY login",

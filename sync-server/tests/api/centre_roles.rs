@@ -450,3 +450,37 @@ async fn staff_get_the_part_of_the_map_they_work_in() {
     let (_, map) = c.get(&housing, "/v1/centre/grids").await;
     assert_eq!(ids(&map).len(), 8, "a department serving everywhere");
 }
+
+#[tokio::test]
+async fn a_new_password_ends_the_old_sessions_and_lifts_a_lockout() {
+    let c = Centre::start_with(|cfg| cfg.login_max_failures = 2).await;
+    let me = c.dispatcher("wang", "k-1").await;
+    for _ in 0..2 {
+        c.login("wang", "not the password").await;
+    }
+    assert_eq!(
+        c.login("wang", PASSWORD).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+    c.server
+        .admin()
+        .reset_password("Wang", "a brand new password")
+        .unwrap();
+    assert_eq!(
+        c.get(&me, "/v1/centre/me").await.0,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        c.login("wang", PASSWORD).await.status(),
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        c.login("wang", "a brand new password").await.status(),
+        StatusCode::OK
+    );
+    let err = c
+        .server
+        .admin()
+        .reset_password("nobody", "a brand new password");
+    assert_eq!(err.unwrap_err().body.field.as_deref(), Some("login"));
+}
