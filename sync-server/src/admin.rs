@@ -15,6 +15,9 @@ use serde::Serialize;
 
 use crate::accounts::{self, IssuedCode};
 use crate::cases;
+use crate::centre::scheduler::{self, TickSummary};
+use crate::centre::staff::{self, Department, NewStaff, Staff};
+use crate::centre::CentreConfig;
 use crate::error::{codes, rejection_code, AppError};
 use crate::grids::{self, GridCache, ImportSummary};
 
@@ -315,6 +318,57 @@ impl Admin {
             },
         ));
         self.step(case_id, steps)
+    }
+
+    /// Creates a department (职能部门), serving `unit_id` and below if given.
+    pub fn create_department(
+        &mut self,
+        name: &str,
+        unit_id: Option<&str>,
+    ) -> Result<Department, AppError> {
+        let map = self.grids.current(&self.conn)?;
+        let now = now_millis();
+        self.write(|tx| staff::create_department(tx, &map, name, unit_id, now))
+    }
+
+    pub fn list_departments(&self) -> Result<Vec<Department>, AppError> {
+        staff::list_departments(&self.conn)
+    }
+
+    /// Creates a member of the centre's staff who logs in with `new.password`.
+    pub fn create_staff(&mut self, new: &NewStaff) -> Result<Staff, AppError> {
+        let map = self.grids.current(&self.conn)?;
+        // Hashing takes a moment on purpose; not while holding the writer.
+        let hash = staff::hash_password(&new.password)?;
+        let now = now_millis();
+        self.write(|tx| staff::create_staff(tx, &map, new, &hash, now))
+    }
+
+    /// A new password for `login`; their sessions end at once.
+    pub fn reset_password(&mut self, login: &str, password: &str) -> Result<Staff, AppError> {
+        let hash = staff::hash_password(password)?;
+        self.write(|tx| staff::set_password(tx, login, &hash))
+    }
+
+    pub fn list_staff(&self) -> Result<Vec<Staff>, AppError> {
+        staff::list_staff(&self.conn)
+    }
+
+    /// One pass of the deadline scheduler at `now` (what `serve` runs
+    /// periodically), for a server run without it or a test.
+    pub fn run_deadlines(
+        &mut self,
+        config: &CentreConfig,
+        now: Millis,
+    ) -> Result<TickSummary, AppError> {
+        let grids = &self.grids;
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let map = grids.current(&tx)?;
+        let summary = scheduler::tick(&tx, &map, config, now)?;
+        tx.commit()?;
+        Ok(summary)
     }
 
     pub fn list_cases(&self) -> Result<Vec<CaseInfo>, AppError> {

@@ -225,6 +225,7 @@ pub(crate) fn record(
         stmt.execute([photo.sha256.as_str(), case_id.as_str()])?;
         stmt.execute([photo.thumb_sha256.as_str(), case_id.as_str()])?;
     }
+    crate::centre::desk::follow(conn, map, &next, op, now)?;
     Ok((seq, next))
 }
 
@@ -296,6 +297,7 @@ pub(crate) fn replace_all(
             grid.as_deref(),
             case.status != CaseStatus::Draft,
         )?;
+        crate::centre::desk::follow_move(conn, map, &id, grid.as_deref())?;
         if grid != case.grid_id {
             case.grid_id = grid;
             save_case(conn, &case, now)?;

@@ -9,6 +9,7 @@ pub mod accounts;
 pub mod admin;
 pub mod backup;
 pub mod cases;
+pub mod centre;
 pub mod db;
 pub mod error;
 pub mod grids;
@@ -50,6 +51,8 @@ pub struct Config {
     /// Read connections to SQLite (the writer is one more).
     pub read_connections: usize,
     pub sync_body_limit: usize,
+    /// Staff sessions, the deadline scheduler, rating links.
+    pub centre: centre::CentreConfig,
 }
 
 impl Default for Config {
@@ -59,6 +62,7 @@ impl Default for Config {
             listen: DEFAULT_LISTEN.parse().expect("a valid default address"),
             read_connections: 4,
             sync_body_limit: SYNC_BODY_LIMIT,
+            centre: centre::CentreConfig::default(),
         }
     }
 }
@@ -73,6 +77,7 @@ pub struct AppState {
     pub db: Db,
     pub grids: Arc<GridCache>,
     pub photos: Arc<PhotoStore>,
+    pub centre: Arc<centre::CentreConfig>,
     sync_body_limit: usize,
 }
 
@@ -88,6 +93,7 @@ impl AppState {
             db,
             grids: Arc::new(GridCache::default()),
             photos: Arc::new(photos),
+            centre: Arc::new(config.centre.clone()),
             sync_body_limit: config.sync_body_limit,
         })
     }
@@ -114,6 +120,7 @@ pub fn build_app(state: AppState) -> Router {
                 .put(photos::upload_handler)
                 .layer(DefaultBodyLimit::max(MAX_PHOTO_BYTES as usize)),
         )
+        .merge(centre::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(SMALL_BODY_LIMIT))
@@ -164,15 +171,23 @@ async fn log_request(req: Request, next: Next) -> Response {
 }
 
 /// Serves the API on `listener` until `shutdown` completes, then lets
-/// in-flight requests finish.
+/// in-flight requests finish; runs the deadline scheduler meanwhile.
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, build_app(state))
+    let scheduler = state
+        .centre
+        .scheduler_period
+        .map(|period| centre::scheduler::spawn(state.clone(), period));
+    let served = axum::serve(listener, build_app(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    if let Some(scheduler) = scheduler {
+        scheduler.stop().await;
+    }
+    served
 }
 
 /// Opens everything in `config` and serves until `shutdown` completes.

@@ -7,8 +7,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
-use gridcase_core::time::{Millis, HOUR};
+use gridcase_core::time::{now_millis, Millis, DAY, HOUR};
 use gridcase_server::admin::Admin;
+use gridcase_server::centre::staff::{NewStaff, StaffRole};
+use gridcase_server::centre::CentreConfig;
 use gridcase_server::{Config, DEFAULT_DATA_DIR, DEFAULT_LISTEN, SYNC_BODY_LIMIT};
 use serde::Serialize;
 
@@ -42,6 +44,53 @@ struct ServeArgs {
     /// Largest sync request body, in bytes.
     #[arg(long, env = "GRIDCASE_SYNC_BODY_LIMIT", default_value_t = SYNC_BODY_LIMIT)]
     sync_body_limit: usize,
+    #[command(flatten)]
+    centre: CentreArgs,
+}
+
+/// The centre's settings (sessions, deadline chasing, rating links).
+#[derive(Args)]
+struct CentreArgs {
+    /// How long a dashboard login lasts, in hours.
+    #[arg(long, env = "GRIDCASE_SESSION_HOURS", default_value_t = 12)]
+    session_hours: u32,
+    /// How often the deadline scheduler runs, in seconds; 0 turns it off.
+    #[arg(long, env = "GRIDCASE_DEADLINE_PERIOD_SECS", default_value_t = 60)]
+    deadline_period_secs: u64,
+    /// How long before its deadline a case is chased as near, in hours.
+    #[arg(long, env = "GRIDCASE_NEAR_DEADLINE_HOURS", default_value_t = 24)]
+    near_deadline_hours: u32,
+    /// Chases after which an unfinished case goes to the level above; 0: never.
+    #[arg(long, env = "GRIDCASE_ESCALATE_AFTER_CHASES", default_value_t = 3)]
+    escalate_after_chases: u32,
+    /// How long a resident's rating link stays valid, in days.
+    #[arg(long, env = "GRIDCASE_RATING_LINK_DAYS", default_value_t = 7)]
+    rating_link_days: u32,
+    /// The server's address as residents' phones reach it, e.g.
+    /// https://centre.example.cn (rating links); also marks the session
+    /// cookie Secure when https.
+    #[arg(long, env = "GRIDCASE_PUBLIC_URL")]
+    public_url: Option<String>,
+}
+
+impl CentreArgs {
+    fn config(self) -> anyhow::Result<CentreConfig> {
+        if let Some(url) = &self.public_url {
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                anyhow::bail!("--public-url must start with https:// or http://");
+            }
+        }
+        Ok(CentreConfig {
+            session_ttl: hours(self.session_hours),
+            scheduler_period: (self.deadline_period_secs > 0)
+                .then(|| std::time::Duration::from_secs(self.deadline_period_secs)),
+            near_deadline: hours(self.near_deadline_hours),
+            escalate_after_chases: self.escalate_after_chases,
+            rating_link_ttl: self.rating_link_days as Millis * DAY,
+            public_url: self.public_url,
+            ..CentreConfig::default()
+        })
+    }
 }
 
 #[derive(Subcommand)]
@@ -121,6 +170,71 @@ enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Create a department (职能部门) cases can be dispatched to.
+    CreateDepartment {
+        #[arg(long)]
+        name: String,
+        /// The unit whose cases it serves (all, if omitted).
+        #[arg(long)]
+        unit: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    ListDepartments {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Create a member of the centre's staff. The password is read from
+    /// GRIDCASE_STAFF_PASSWORD, or else from the first line of standard input.
+    CreateStaff {
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        name: String,
+        /// dispatcher, department or supervisor.
+        #[arg(long)]
+        role: String,
+        /// The unit of a dispatcher or supervisor.
+        #[arg(long)]
+        unit: Option<String>,
+        /// The department id of a department handler.
+        #[arg(long)]
+        department: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    ListStaff {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give a member of staff a new password (read like create-staff's) and
+    /// end their sessions.
+    ResetPassword {
+        #[arg(long)]
+        login: String,
+    },
+    /// Chase the cases near or past their deadline once now (what `serve`
+    /// does every period).
+    RunDeadlines {
+        #[arg(long, default_value_t = 24)]
+        near_deadline_hours: u32,
+        #[arg(long, default_value_t = 3)]
+        escalate_after_chases: u32,
+    },
+}
+
+/// The new member's password: from the environment (scripts), else one line
+/// of standard input (typed, or piped).
+fn read_password() -> anyhow::Result<String> {
+    if let Ok(p) = std::env::var("GRIDCASE_STAFF_PASSWORD") {
+        return Ok(p);
+    }
+    if std::io::stdin().is_terminal() {
+        eprint!("password: ");
+    }
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_string())
 }
 
 fn main() -> ExitCode {
@@ -152,6 +266,7 @@ fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
         listen: args.listen,
         read_connections: args.read_connections,
         sync_body_limit: args.sync_body_limit,
+        centre: args.centre.config()?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -315,6 +430,97 @@ fn admin(data_dir: PathBuf, command: AdminCommand) -> anyhow::Result<()> {
             println!(
                 "case {} is {} (ops {:?})",
                 r.case_id, r.status, r.server_seqs
+            );
+        }
+        AdminCommand::CreateDepartment { name, unit, json } => {
+            let d = admin.create_department(&name, unit.as_deref())?;
+            if json {
+                print_json(&d)?;
+            } else {
+                println!("department {} ({})", d.id, d.name);
+            }
+        }
+        AdminCommand::ListDepartments { json } => {
+            let list = admin.list_departments()?;
+            if json {
+                print_json(&list)?;
+            } else {
+                for d in list {
+                    println!(
+                        "{}  {}  unit {}",
+                        d.id,
+                        d.name,
+                        d.unit_id.as_deref().unwrap_or("-")
+                    );
+                }
+            }
+        }
+        AdminCommand::CreateStaff {
+            login,
+            name,
+            role,
+            unit,
+            department,
+            json,
+        } => {
+            let role = StaffRole::parse(&role).ok_or_else(|| {
+                anyhow::anyhow!("--role must be dispatcher, department or supervisor")
+            })?;
+            let password = read_password()?;
+            let staff = admin.create_staff(&NewStaff {
+                login,
+                name,
+                role,
+                unit_id: unit,
+                department_id: department,
+                password,
+            })?;
+            if json {
+                print_json(&staff)?;
+            } else {
+                println!(
+                    "staff {} ({}, {})",
+                    staff.id,
+                    staff.login,
+                    staff.role.as_str()
+                );
+            }
+        }
+        AdminCommand::ListStaff { json } => {
+            let list = admin.list_staff()?;
+            if json {
+                print_json(&list)?;
+            } else {
+                for s in list {
+                    println!(
+                        "{}  {:12}  {:10}  {}  {}",
+                        s.id,
+                        s.login,
+                        s.role.as_str(),
+                        s.unit_id.or(s.department_id).unwrap_or_default(),
+                        s.name
+                    );
+                }
+            }
+        }
+        AdminCommand::ResetPassword { login } => {
+            let password = read_password()?;
+            let staff = admin.reset_password(&login, &password)?;
+            println!("new password set for {}; their sessions ended", staff.login);
+        }
+        AdminCommand::RunDeadlines {
+            near_deadline_hours,
+            escalate_after_chases,
+        } => {
+            let config = CentreConfig {
+                near_deadline: hours(near_deadline_hours),
+                escalate_after_chases,
+                ..CentreConfig::default()
+            };
+            let s = admin.run_deadlines(&config, now_millis())?;
+            println!(
+                "chased {} near their deadline, {} overdue; {} escalated",
+                s.near, s.overdue, s.escalated
             );
         }
         AdminCommand::ListCases { json } => {

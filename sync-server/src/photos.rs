@@ -360,7 +360,13 @@ pub(crate) async fn download_handler(
     if !visible {
         return Err(not_found());
     }
-    let file = tokio::fs::File::open(state.photos.final_path(&sha))
+    serve_photo(&state, &sha).await
+}
+
+/// The photo file `sha` (already checked to be the asker's to see).
+pub(crate) async fn serve_photo(state: &AppState, sha: &str) -> Result<Response, AppError> {
+    let not_found = || AppError::not_found("no such photo");
+    let file = tokio::fs::File::open(state.photos.final_path(sha))
         .await
         .map_err(|_| not_found())?;
     let len = file

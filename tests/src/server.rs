@@ -333,7 +333,15 @@ impl ServerProcess {
         let mut child = Command::new(server_bin()?)
             .env("GRIDCASE_DATA_DIR", data_dir)
             .env("GRIDCASE_LOG", "info")
-            .args(["serve", "--listen", "127.0.0.1:0"])
+            // The tests chase by hand (`admin run-deadlines`): a scheduler
+            // running on its own clock would add ops they do not expect.
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--deadline-period-secs",
+                "0",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())

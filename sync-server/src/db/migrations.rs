@@ -10,6 +10,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0002_sync_recovery",
         include_str!("../../migrations/0002_sync_recovery.sql"),
     ),
+    (
+        "0003_centre",
+        include_str!("../../migrations/0003_centre.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

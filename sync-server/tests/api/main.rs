@@ -1,11 +1,16 @@
 //! API tests: the real router over a real TCP listener, with reqwest.
 
+mod centre_support;
 mod common;
 
+mod centre_roles;
+mod centre_scheduler;
+mod centre_workflow;
 mod cli;
 mod enrol_auth;
 mod limits;
 mod photos;
 mod pull;
 mod push;
+mod rating_link;
 mod recovery;

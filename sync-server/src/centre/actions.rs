@@ -1,0 +1,373 @@
+//! The centre's steps on a case: dispatch (and reassign), accept, progress,
+//! resolve, escalate, chase, cancel and close. Each is one op, recorded in one
+//! write transaction through the rules every terminal runs; [`Staff`] decides
+//! who may take it, [`gridcase_core::case::next_status`] whether the case
+//! allows it now.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use gridcase_core::case::{next_status, Case, CaseStatus};
+use gridcase_core::error::DomainError;
+use gridcase_core::grid::GridMap;
+use gridcase_core::ids::CaseId;
+use gridcase_core::op::{Actor, OpKind, Role};
+use gridcase_core::time::{now_millis, Millis};
+use rusqlite::Connection;
+use serde::{Deserialize, Serialize};
+
+use super::desk::{self, Desk};
+use super::session::StaffPost;
+use super::staff::{self, Staff, StaffRole};
+use super::CentreConfig;
+use crate::cases::{self, SERVER_ACTOR_ID};
+use crate::error::{codes, rejection_code, AppError};
+use crate::AppState;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    Dispatch,
+    Accept,
+    Progress,
+    Resolve,
+    Escalate,
+    Chase,
+    Cancel,
+    Close,
+}
+
+impl Action {
+    pub const ALL: [Action; 8] = [
+        Action::Dispatch,
+        Action::Accept,
+        Action::Progress,
+        Action::Resolve,
+        Action::Escalate,
+        Action::Chase,
+        Action::Cancel,
+        Action::Close,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Dispatch => "dispatch",
+            Action::Accept => "accept",
+            Action::Progress => "progress",
+            Action::Resolve => "resolve",
+            Action::Escalate => "escalate",
+            Action::Chase => "chase",
+            Action::Cancel => "cancel",
+            Action::Close => "close",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Action> {
+        Self::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+
+    /// The centre's own steps, and the department's.
+    fn by_department(self) -> bool {
+        matches!(self, Action::Accept | Action::Progress | Action::Resolve)
+    }
+
+    /// The op this action makes, with placeholder texts: enough for the rules
+    /// to say whether the case allows it now.
+    fn sample_kind(self) -> OpKind {
+        match self {
+            Action::Dispatch => OpKind::Dispatch {
+                department: "-".into(),
+                deadline: 0,
+                note: String::new(),
+            },
+            Action::Accept => OpKind::Accept,
+            Action::Progress => OpKind::Progress {
+                note: String::new(),
+            },
+            Action::Resolve => OpKind::Resolve {
+                note: String::new(),
+            },
+            Action::Escalate => OpKind::Escalate {
+                reason: String::new(),
+            },
+            Action::Chase => OpKind::Chase {
+                note: String::new(),
+            },
+            Action::Cancel => OpKind::Cancel {
+                reason: String::new(),
+            },
+            Action::Close => OpKind::Close,
+        }
+    }
+}
+
+/// Every action's fields; each action reads the ones it needs.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ActionBody {
+    /// Dispatch: the department.
+    pub department_id: Option<String>,
+    /// Dispatch: by when, UTC milliseconds; the grid leader's proposal if absent.
+    pub deadline: Option<Millis>,
+    /// Dispatch, progress, resolve, chase.
+    pub note: Option<String>,
+    /// Escalate, cancel: why (required).
+    pub reason: Option<String>,
+}
+
+/// What an action recorded.
+#[derive(Debug, Clone, Serialize)]
+pub struct Recorded {
+    pub case_id: String,
+    pub status: CaseStatus,
+    pub server_seqs: Vec<u64>,
+    /// Whether the case also went to the level above (after a chase).
+    pub escalated: bool,
+}
+
+fn forbidden(message: &str) -> AppError {
+    AppError::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, message)
+}
+
+fn refused(e: DomainError) -> AppError {
+    match &e {
+        DomainError::Invalid(i) => AppError::invalid(i.field, i.reason.clone()),
+        DomainError::Transition(_) => {
+            AppError::new(StatusCode::CONFLICT, rejection_code(&e), e.to_string())
+        }
+    }
+}
+
+/// Whether `staff` is the one to take `action` on a case standing at `desk`
+/// (whatever its status): `Err` says why not.
+fn check_may(staff: &Staff, map: &GridMap, action: Action, desk: &Desk) -> Result<(), AppError> {
+    match staff.role {
+        StaffRole::Supervisor => Err(forbidden("a supervisor's view is read-only")),
+        StaffRole::Department if action.by_department() => {
+            if staff.owns_department(desk.department_id.as_deref()) {
+                Ok(())
+            } else {
+                Err(forbidden(
+                    "only the department the case is dispatched to may do this",
+                ))
+            }
+        }
+        StaffRole::Department => Err(forbidden("only a dispatcher may do this")),
+        StaffRole::Dispatcher if action.by_department() => Err(forbidden(
+            "only the department the case is dispatched to may do this",
+        )),
+        StaffRole::Dispatcher => {
+            if staff.holds_queue(map, desk.queue_unit_id.as_deref()) {
+                Ok(())
+            } else {
+                Err(forbidden(
+                    "the case is queued at another centre; only its dispatchers may do this",
+                ))
+            }
+        }
+    }
+}
+
+/// The actions `staff` may take on the case now (for the dashboard's buttons).
+pub fn available(
+    conn: &Connection,
+    staff: &Staff,
+    map: &GridMap,
+    case: &Case,
+    desk: &Desk,
+) -> Result<Vec<Action>, AppError> {
+    let can_escalate = desk::queue_above(conn, map, staff.unit_id.as_deref())?.is_some();
+    Ok(Action::ALL
+        .into_iter()
+        .filter(|a| check_may(staff, map, *a, desk).is_ok())
+        .filter(|a| next_status(Some(case.status), &a.sample_kind(), staff.role.op_role()).is_ok())
+        .filter(|a| *a != Action::Escalate || can_escalate)
+        .collect())
+}
+
+fn required_text(field: &'static str, value: Option<String>) -> Result<String, AppError> {
+    match value {
+        Some(v) if !v.trim().is_empty() => Ok(v),
+        _ => Err(AppError::invalid(field, "is required")),
+    }
+}
+
+fn dispatch_kind(
+    conn: &Connection,
+    case: &Case,
+    body: ActionBody,
+    now: Millis,
+) -> Result<OpKind, AppError> {
+    let department_id = required_text("department_id", body.department_id)?;
+    let department = staff::load_department(conn, &department_id)?
+        .ok_or_else(|| AppError::invalid("department_id", "no such department"))?;
+    if let Some(unit) = &department.unit_id {
+        let serves: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM case_scopes WHERE case_id = ?1 AND unit_id = ?2)",
+            [case.id.to_string(), unit.clone()],
+            |r| r.get(0),
+        )?;
+        if !serves {
+            return Err(AppError::invalid(
+                "department_id",
+                "the department does not serve this case's area",
+            ));
+        }
+    }
+    // A reassignment keeps the deadline already set; a first dispatch takes
+    // the grid leader's proposal (it is their right to set it).
+    let deadline = body
+        .deadline
+        .or(case.deadline.filter(|d| *d > now))
+        .or(case.proposed_deadline)
+        .ok_or_else(|| {
+            AppError::invalid("deadline", "is required: the case has no proposed deadline")
+        })?;
+    if deadline <= now {
+        return Err(AppError::invalid("deadline", "must be in the future"));
+    }
+    Ok(OpKind::Dispatch {
+        department: department.name,
+        deadline,
+        note: body.note.unwrap_or_default(),
+    })
+}
+
+/// Takes `action` on the case as `staff`, in the caller's write transaction.
+#[allow(clippy::too_many_arguments)]
+pub fn act(
+    conn: &Connection,
+    map: &GridMap,
+    config: &CentreConfig,
+    staff: &Staff,
+    case_id: CaseId,
+    action: Action,
+    body: ActionBody,
+    now: Millis,
+) -> Result<Recorded, AppError> {
+    let not_found = || AppError::not_found("no such case");
+    if !staff.sees(conn, &case_id)? {
+        return Err(not_found());
+    }
+    let case = cases::load_case(conn, &case_id)?.ok_or_else(not_found)?;
+    let desk = desk::load_desk(conn, &case_id.to_string())?.ok_or_else(not_found)?;
+    check_may(staff, map, action, &desk)?;
+    let kind = match action {
+        Action::Dispatch => dispatch_kind(conn, &case, body, now)?,
+        Action::Accept => OpKind::Accept,
+        Action::Progress => OpKind::Progress {
+            note: body.note.unwrap_or_default(),
+        },
+        Action::Resolve => OpKind::Resolve {
+            note: body.note.unwrap_or_default(),
+        },
+        Action::Escalate => {
+            let reason = required_text("reason", body.reason)?;
+            if desk::queue_above(conn, map, staff.unit_id.as_deref())?.is_none() {
+                return Err(AppError::new(
+                    StatusCode::CONFLICT,
+                    codes::NOT_ALLOWED,
+                    "there is no level above this one to escalate to",
+                ));
+            }
+            OpKind::Escalate { reason }
+        }
+        Action::Chase => OpKind::Chase {
+            note: body.note.unwrap_or_default(),
+        },
+        Action::Cancel => OpKind::Cancel {
+            reason: required_text("reason", body.reason)?,
+        },
+        Action::Close => OpKind::Close,
+    };
+    let (seq, after) =
+        cases::append_server_op(conn, map, case_id, staff.actor(), kind, now)?.map_err(refused)?;
+    let mut server_seqs = vec![seq];
+    let mut status = after.status;
+    let mut escalated = false;
+    if action == Action::Chase {
+        if let Some((seq, case)) = escalate_if_chased_enough(conn, map, config, &after, now)? {
+            server_seqs.push(seq);
+            status = case.status;
+            escalated = true;
+        }
+    }
+    tracing::info!(case = %case_id, action = action.as_str(), staff = %staff.id, "centre step");
+    Ok(Recorded {
+        case_id: case_id.to_string(),
+        status,
+        server_seqs,
+        escalated,
+    })
+}
+
+/// The server's own escalation of a case chased `escalate_after_chases`
+/// times without being resolved, when there is a level above to go to.
+pub(crate) fn escalate_if_chased_enough(
+    conn: &Connection,
+    map: &GridMap,
+    config: &CentreConfig,
+    case: &Case,
+    now: Millis,
+) -> Result<Option<(u64, Case)>, AppError> {
+    let limit = config.escalate_after_chases;
+    if limit == 0 || case.chase_count < limit {
+        return Ok(None);
+    }
+    let reason = format!("催办{}次仍未办结，自动上报", case.chase_count);
+    let kind = OpKind::Escalate { reason };
+    if next_status(Some(case.status), &kind, Role::System).is_err() {
+        return Ok(None);
+    }
+    let Some(desk) = desk::load_desk(conn, &case.id.to_string())? else {
+        return Ok(None);
+    };
+    let actor = Actor {
+        role: Role::System,
+        id: SERVER_ACTOR_ID.to_string(),
+    };
+    let level = desk::escalation_level(conn, map, &actor, desk.queue_unit_id.as_deref())?;
+    if desk::queue_above(conn, map, level.as_deref())?.is_none() {
+        return Ok(None);
+    }
+    match cases::append_server_op(conn, map, case.id, actor, kind, now)? {
+        Ok(done) => {
+            tracing::info!(case = %case.id, chases = case.chase_count, "case escalated automatically");
+            Ok(Some(done))
+        }
+        Err(e) => {
+            tracing::error!(case = %case.id, error = %e, "automatic escalation was refused");
+            Ok(None)
+        }
+    }
+}
+
+/// `POST /v1/centre/cases/{id}/{action}`
+pub(crate) async fn action_handler(
+    State(state): State<AppState>,
+    Path((id, action)): Path<(String, String)>,
+    post: StaffPost<ActionBody>,
+) -> Result<Json<Recorded>, AppError> {
+    let action = Action::parse(&action).ok_or_else(|| AppError::not_found("no such action"))?;
+    let case_id = CaseId::parse(&id).map_err(|e| AppError::invalid(e.field, e.reason))?;
+    let staff = post.session.staff;
+    let body = post.body;
+    let config = state.centre.clone();
+    let grids = state.grids.clone();
+    let recorded = state
+        .db
+        .write(move |tx| {
+            let map = grids.current(tx)?;
+            act(
+                tx,
+                &map,
+                &config,
+                &staff,
+                case_id,
+                action,
+                body,
+                now_millis(),
+            )
+        })
+        .await?;
+    Ok(Json(recorded))
+}

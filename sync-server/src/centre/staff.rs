@@ -1,0 +1,478 @@
+//! Departments and staff, their passwords, and the one rule of who at the
+//! centre sees and acts on which case ([`Staff`]).
+//!
+//! - A dispatcher answers for a unit and everything under it: they see every
+//!   case in it, and act on the cases queued at it or at a unit under it (a
+//!   case escalated above them stays visible, but is no longer theirs).
+//! - A department handler sees the cases dispatched to their department, and
+//!   accepts, reports progress on and resolves them.
+//! - A supervisor sees their unit's cases and acts on none.
+
+use argon2::password_hash::{PasswordHasher, PasswordVerifier};
+use argon2::Argon2;
+use gridcase_core::case::check_text;
+use gridcase_core::grid::GridMap;
+use gridcase_core::ids::CaseId;
+use gridcase_core::op::{Actor, Role};
+use gridcase_core::time::Millis;
+use rusqlite::{named_params, params, Connection, OptionalExtension};
+use serde::Serialize;
+
+use crate::accounts::new_id;
+use crate::error::AppError;
+
+pub const MAX_NAME_CHARS: usize = 100;
+pub const MAX_LOGIN_CHARS: usize = 64;
+pub const MIN_PASSWORD_CHARS: usize = 10;
+/// Argon2 reads the whole password; a megabyte of it is an attack, not a password.
+pub const MAX_PASSWORD_BYTES: usize = 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StaffRole {
+    Dispatcher,
+    Department,
+    Supervisor,
+}
+
+impl StaffRole {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StaffRole::Dispatcher => "dispatcher",
+            StaffRole::Department => "department",
+            StaffRole::Supervisor => "supervisor",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<StaffRole> {
+        [
+            StaffRole::Dispatcher,
+            StaffRole::Department,
+            StaffRole::Supervisor,
+        ]
+        .into_iter()
+        .find(|r| r.as_str() == s)
+    }
+
+    /// The role the case rules know this person by.
+    pub fn op_role(self) -> Role {
+        match self {
+            StaffRole::Dispatcher => Role::Dispatcher,
+            StaffRole::Department => Role::Department,
+            StaffRole::Supervisor => Role::Supervisor,
+        }
+    }
+}
+
+/// A member of staff as a session knows them.
+#[derive(Debug, Clone, Serialize)]
+pub struct Staff {
+    pub id: String,
+    pub login: String,
+    pub name: String,
+    pub role: StaffRole,
+    /// The unit of a dispatcher or supervisor.
+    pub unit_id: Option<String>,
+    /// The department of a handler.
+    pub department_id: Option<String>,
+}
+
+/// The condition on a case `c` (joined with its desk row `d`) that it is
+/// visible to the staff member bound as `:scope` (see [`Staff::scope`]).
+const VISIBLE_IN_UNIT: &str =
+    "EXISTS (SELECT 1 FROM case_scopes s WHERE s.case_id = c.id AND s.unit_id = :scope)";
+const VISIBLE_TO_DEPARTMENT: &str = "d.department_id = :scope";
+
+impl Staff {
+    pub fn actor(&self) -> Actor {
+        Actor {
+            role: self.role.op_role(),
+            id: self.id.clone(),
+        }
+    }
+
+    /// The SQL condition every centre query of cases adds: `c` is the
+    /// `cases` row, `d` its `case_desk` row, `:scope` bound to [`Self::scope`].
+    pub fn visible_sql(&self) -> &'static str {
+        match self.role {
+            StaffRole::Dispatcher | StaffRole::Supervisor => VISIBLE_IN_UNIT,
+            StaffRole::Department => VISIBLE_TO_DEPARTMENT,
+        }
+    }
+
+    /// The value of `:scope` in [`Self::visible_sql`].
+    pub fn scope(&self) -> &str {
+        match self.role {
+            StaffRole::Department => self.department_id.as_deref().unwrap_or(""),
+            _ => self.unit_id.as_deref().unwrap_or(""),
+        }
+    }
+
+    /// Whether the case exists, has reached the centre, and is visible.
+    pub fn sees(&self, conn: &Connection, case_id: &CaseId) -> Result<bool, AppError> {
+        let sql = format!(
+            "SELECT EXISTS (SELECT 1 FROM cases c JOIN case_desk d ON d.case_id = c.id
+             WHERE c.id = :case AND {})",
+            self.visible_sql()
+        );
+        Ok(conn.prepare_cached(&sql)?.query_row(
+            named_params! {":case": case_id.to_string(), ":scope": self.scope()},
+            |r| r.get(0),
+        )?)
+    }
+
+    /// Whether this dispatcher's centre is the one to act on a case queued at
+    /// `queue_unit`: theirs, or a level below theirs.
+    pub fn holds_queue(&self, map: &GridMap, queue_unit: Option<&str>) -> bool {
+        match (self.role, queue_unit, self.unit_id.as_deref()) {
+            (StaffRole::Dispatcher, Some(queue), Some(unit)) => {
+                queue == unit || map.is_within(queue, unit)
+            }
+            _ => false,
+        }
+    }
+
+    /// Whether this handler's department is the one the case is dispatched to.
+    pub fn owns_department(&self, department_id: Option<&str>) -> bool {
+        self.role == StaffRole::Department
+            && department_id.is_some()
+            && self.department_id.as_deref() == department_id
+    }
+}
+
+pub(crate) fn load_staff(conn: &Connection, staff_id: &str) -> Result<Option<Staff>, AppError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT id, login, name, role, unit_id, department_id FROM staff WHERE id = ?1",
+        )?
+        .query_row([staff_id], staff_from_row)
+        .optional()?)
+}
+
+fn staff_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Staff> {
+    let role: String = r.get(3)?;
+    Ok(Staff {
+        id: r.get(0)?,
+        login: r.get(1)?,
+        name: r.get(2)?,
+        // The table's CHECK allows only the three roles.
+        role: StaffRole::parse(&role).unwrap_or(StaffRole::Supervisor),
+        unit_id: r.get(4)?,
+        department_id: r.get(5)?,
+    })
+}
+
+/// The Argon2id PHC string of a password (a fresh random salt each time).
+pub fn hash_password(password: &str) -> Result<String, AppError> {
+    check_password(password)?;
+    Argon2::default()
+        .hash_password(password.as_bytes())
+        .map(|h| h.to_string())
+        .map_err(|e| {
+            tracing::error!(error = %e, "hashing a password failed");
+            AppError::internal()
+        })
+}
+
+/// Whether `password` matches the PHC string. A malformed stored hash is a
+/// mismatch (and logged), never a panic.
+pub fn verify_password(phc: &str, password: &str) -> bool {
+    if password.len() > MAX_PASSWORD_BYTES {
+        return false;
+    }
+    match Argon2::default().verify_password(password.as_bytes(), phc) {
+        Ok(()) => true,
+        Err(argon2::password_hash::Error::PasswordInvalid) => false,
+        Err(e) => {
+            tracing::error!(error = %e, "a stored password hash does not parse");
+            false
+        }
+    }
+}
+
+/// A PHC string of some password nobody has: verifying against it costs what
+/// a real check costs, so an unknown login answers as slowly as a known one.
+pub(crate) fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| {
+        Argon2::default()
+            .hash_password(b"no account has this password")
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
+fn check_password(password: &str) -> Result<(), AppError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(AppError::invalid(
+            "password",
+            format!("must be at least {MIN_PASSWORD_CHARS} characters"),
+        ));
+    }
+    if password.len() > MAX_PASSWORD_BYTES {
+        return Err(AppError::invalid(
+            "password",
+            format!("must be at most {MAX_PASSWORD_BYTES} bytes"),
+        ));
+    }
+    Ok(())
+}
+
+/// A login as people type it: case and surrounding spaces do not matter.
+pub fn normalise_login(login: &str) -> Result<String, AppError> {
+    let login = login.trim().to_lowercase();
+    if login.is_empty() {
+        return Err(AppError::invalid("login", "must not be empty"));
+    }
+    if login.chars().count() > MAX_LOGIN_CHARS {
+        return Err(AppError::invalid(
+            "login",
+            format!("must be at most {MAX_LOGIN_CHARS} characters"),
+        ));
+    }
+    if login.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(AppError::invalid(
+            "login",
+            "must not contain spaces or control characters",
+        ));
+    }
+    Ok(login)
+}
+
+fn check_name(field: &'static str, name: &str) -> Result<String, AppError> {
+    check_text(field, name, 1, MAX_NAME_CHARS).map_err(|e| AppError::invalid(field, e.reason))?;
+    if name.contains(['\n', '\r']) {
+        return Err(AppError::invalid(field, "must be a single line"));
+    }
+    Ok(name.trim().to_string())
+}
+
+fn check_unit(map: &GridMap, field: &'static str, unit: &str) -> Result<(), AppError> {
+    if map.is_empty() {
+        return Err(AppError::invalid(
+            field,
+            "no grid map is imported yet; import one first",
+        ));
+    }
+    if map.get(unit).is_none() {
+        return Err(AppError::invalid(
+            field,
+            "is not a unit of the imported map",
+        ));
+    }
+    Ok(())
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Department {
+    pub id: String,
+    pub name: String,
+    pub unit_id: Option<String>,
+}
+
+pub(crate) fn create_department(
+    conn: &Connection,
+    map: &GridMap,
+    name: &str,
+    unit_id: Option<&str>,
+    now: Millis,
+) -> Result<Department, AppError> {
+    let name = check_name("name", name)?;
+    if let Some(unit) = unit_id {
+        check_unit(map, "unit", unit)?;
+    }
+    let taken: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM departments WHERE name = ?1)",
+        [&name],
+        |r| r.get(0),
+    )?;
+    if taken {
+        return Err(AppError::invalid(
+            "name",
+            "a department of that name exists already",
+        ));
+    }
+    let id = new_id();
+    conn.execute(
+        "INSERT INTO departments (id, name, unit_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![id, name, unit_id, now],
+    )?;
+    Ok(Department {
+        id,
+        name,
+        unit_id: unit_id.map(str::to_string),
+    })
+}
+
+pub(crate) fn list_departments(conn: &Connection) -> Result<Vec<Department>, AppError> {
+    let mut stmt =
+        conn.prepare_cached("SELECT id, name, unit_id FROM departments ORDER BY name")?;
+    let rows = stmt.query_map([], |r| {
+        Ok(Department {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            unit_id: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+pub(crate) fn load_department(conn: &Connection, id: &str) -> Result<Option<Department>, AppError> {
+    Ok(conn
+        .prepare_cached("SELECT id, name, unit_id FROM departments WHERE id = ?1")?
+        .query_row([id], |r| {
+            Ok(Department {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                unit_id: r.get(2)?,
+            })
+        })
+        .optional()?)
+}
+
+/// What the admin gives to create a member of staff.
+#[derive(Debug, Clone)]
+pub struct NewStaff {
+    pub login: String,
+    pub name: String,
+    pub role: StaffRole,
+    /// For a dispatcher or supervisor.
+    pub unit_id: Option<String>,
+    /// For a department handler.
+    pub department_id: Option<String>,
+    pub password: String,
+}
+
+/// Checks and stores a member of staff; the password is hashed by the caller
+/// (outside the write transaction: Argon2 takes a while on purpose).
+pub(crate) fn create_staff(
+    conn: &Connection,
+    map: &GridMap,
+    new: &NewStaff,
+    password_hash: &str,
+    now: Millis,
+) -> Result<Staff, AppError> {
+    let login = normalise_login(&new.login)?;
+    let name = check_name("name", &new.name)?;
+    match new.role {
+        StaffRole::Dispatcher | StaffRole::Supervisor => {
+            let unit = new.unit_id.as_deref().ok_or_else(|| {
+                AppError::invalid("unit", "a dispatcher or supervisor needs a unit")
+            })?;
+            check_unit(map, "unit", unit)?;
+            if new.department_id.is_some() {
+                return Err(AppError::invalid(
+                    "department",
+                    "only a department handler has a department",
+                ));
+            }
+        }
+        StaffRole::Department => {
+            let department = new.department_id.as_deref().ok_or_else(|| {
+                AppError::invalid("department", "a department handler needs a department")
+            })?;
+            if load_department(conn, department)?.is_none() {
+                return Err(AppError::invalid("department", "no such department"));
+            }
+            if new.unit_id.is_some() {
+                return Err(AppError::invalid(
+                    "unit",
+                    "a department handler answers for a department, not a unit",
+                ));
+            }
+        }
+    }
+    let taken: bool = conn.query_row(
+        "SELECT EXISTS (SELECT 1 FROM staff WHERE login = ?1)",
+        [&login],
+        |r| r.get(0),
+    )?;
+    if taken {
+        return Err(AppError::invalid("login", "is taken already"));
+    }
+    let id = new_id();
+    conn.execute(
+        "INSERT INTO staff (id, login, name, role, unit_id, department_id, password_hash, created_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        params![
+            id,
+            login,
+            name,
+            new.role.as_str(),
+            new.unit_id,
+            new.department_id,
+            password_hash,
+            now
+        ],
+    )?;
+    Ok(Staff {
+        id,
+        login,
+        name,
+        role: new.role,
+        unit_id: new.unit_id.clone(),
+        department_id: new.department_id.clone(),
+    })
+}
+
+/// Replaces a member's password (hashed by the caller), lifts a lockout and
+/// ends every session they have: whoever knew the old one is out at once.
+pub(crate) fn set_password(
+    conn: &Connection,
+    login: &str,
+    password_hash: &str,
+) -> Result<Staff, AppError> {
+    let login = normalise_login(login)?;
+    let id: Option<String> = conn
+        .query_row("SELECT id FROM staff WHERE login = ?1", [&login], |r| {
+            r.get(0)
+        })
+        .optional()?;
+    let id = id.ok_or_else(|| AppError::invalid("login", "no member of staff has this login"))?;
+    conn.execute(
+        "UPDATE staff SET password_hash = ?2, failed_logins = 0, locked_until = NULL WHERE id = ?1",
+        params![id, password_hash],
+    )?;
+    conn.execute("DELETE FROM staff_sessions WHERE staff_id = ?1", [&id])?;
+    load_staff(conn, &id)?.ok_or_else(AppError::internal)
+}
+
+pub(crate) fn list_staff(conn: &Connection) -> Result<Vec<Staff>, AppError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, login, name, role, unit_id, department_id FROM staff ORDER BY login",
+    )?;
+    let rows = stmt.query_map([], staff_from_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_password_verifies_only_itself() {
+        let phc = hash_password("correct horse battery").unwrap();
+        assert!(phc.starts_with("$argon2id$"), "{phc}");
+        assert!(verify_password(&phc, "correct horse battery"));
+        assert!(!verify_password(&phc, "correct horse battery "));
+        assert!(!verify_password("not a hash", "correct horse battery"));
+        assert!(!verify_password(decoy_hash(), "correct horse battery"));
+    }
+
+    #[test]
+    fn short_and_huge_passwords_are_refused_by_field() {
+        assert_eq!(
+            hash_password("short").unwrap_err().body.field.as_deref(),
+            Some("password")
+        );
+        let huge = "x".repeat(MAX_PASSWORD_BYTES + 1);
+        assert!(hash_password(&huge).is_err());
+    }
+
+    #[test]
+    fn logins_forgive_case_but_not_spaces_inside() {
+        assert_eq!(normalise_login("  Wang.Li ").unwrap(), "wang.li");
+        assert!(normalise_login("wang li").is_err());
+        assert!(normalise_login("").is_err());
+    }
+}
