@@ -4,8 +4,13 @@
 
 use rusqlite::Connection;
 
-pub(crate) const MIGRATIONS: &[(&str, &str)] =
-    &[("0001_init", include_str!("../../migrations/0001_init.sql"))];
+pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
+    ("0001_init", include_str!("../../migrations/0001_init.sql")),
+    (
+        "0002_open311",
+        include_str!("../../migrations/0002_open311.sql"),
+    ),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum MigrationError {
