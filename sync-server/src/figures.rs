@@ -541,3 +541,313 @@ pub(crate) async fn figures_handler(
         .await?;
     Ok(axum::Json(figures))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::calendar::{parse_w3c, DateEnd};
+    use crate::cases::append_server_op;
+    use gridcase_core::case::{CaseDraft, Face};
+    use gridcase_core::ids::CaseId;
+    use gridcase_core::location::{GeoPoint, Location};
+    use gridcase_core::op::{Actor, OpKind, Role};
+
+    const MAP: &str = r#"{ "type": "FeatureCollection", "features": [
+      { "type": "Feature", "properties": { "id": "c-1", "name": "辽源市", "level": "city", "parent": null }, "geometry": null },
+      { "type": "Feature", "properties": { "id": "t-1", "name": "向阳街道", "level": "township", "parent": "c-1" }, "geometry": null },
+      { "type": "Feature", "properties": { "id": "g-1", "name": "一网格", "level": "grid", "parent": "t-1" },
+        "geometry": { "type": "Polygon", "coordinates": [[[125.0, 42.8], [125.1, 42.8], [125.1, 42.9], [125.0, 42.9], [125.0, 42.8]]] } },
+      { "type": "Feature", "properties": { "id": "g-2", "name": "二网格", "level": "grid", "parent": "t-1" },
+        "geometry": { "type": "Polygon", "coordinates": [[[125.1, 42.8], [125.2, 42.8], [125.2, 42.9], [125.1, 42.9], [125.1, 42.8]]] } },
+      { "type": "Feature", "properties": { "id": "t-2", "name": "别的街道", "level": "township", "parent": "c-1" }, "geometry": null },
+      { "type": "Feature", "properties": { "id": "g-3", "name": "三网格", "level": "grid", "parent": "t-2" },
+        "geometry": { "type": "Polygon", "coordinates": [[[126.0, 42.8], [126.1, 42.8], [126.1, 42.9], [126.0, 42.9], [126.0, 42.8]]] } }
+    ]}"#;
+
+    fn at(s: &str) -> Millis {
+        parse_w3c("t", s, DateEnd::Start).unwrap()
+    }
+
+    struct Ledger {
+        conn: Connection,
+        map: GridMap,
+    }
+
+    impl Ledger {
+        fn new() -> Ledger {
+            let mut conn = Connection::open_in_memory().unwrap();
+            crate::db::migrations::run(&mut conn).unwrap();
+            Ledger {
+                conn,
+                map: GridMap::from_geojson(MAP).unwrap(),
+            }
+        }
+
+        fn step(&self, id: CaseId, role: Role, kind: OpKind, when: &str) {
+            let actor = Actor {
+                role,
+                id: role.as_str().to_string(),
+            };
+            append_server_op(&self.conn, &self.map, id, actor, kind, at(when))
+                .unwrap()
+                .unwrap();
+        }
+
+        /// Recorded, submitted and received on `when`.
+        fn report(&self, category: Category, (lat, lon): (f64, f64), when: &str) -> CaseId {
+            let id = CaseId::new();
+            let draft = CaseDraft {
+                category,
+                title: "事件".into(),
+                description: String::new(),
+                location: Some(Location {
+                    point: GeoPoint::new(lat, lon, 5.0).unwrap(),
+                    address: None,
+                }),
+                occurred_at: at(when),
+                proposed_deadline: None,
+            };
+            self.step(id, Role::GridLeader, OpKind::Create { draft }, when);
+            self.step(id, Role::GridLeader, OpKind::Submit, when);
+            self.step(id, Role::System, OpKind::Receive, when);
+            id
+        }
+
+        fn dispatch(&self, id: CaseId, department: &str, deadline: &str, when: &str) {
+            let kind = OpKind::Dispatch {
+                department: department.into(),
+                deadline: at(deadline),
+                note: String::new(),
+            };
+            self.step(id, Role::Dispatcher, kind, when);
+        }
+
+        fn resolve(&self, id: CaseId, when: &str) {
+            self.step(id, Role::Department, OpKind::Accept, when);
+            let kind = OpKind::Resolve {
+                note: String::new(),
+            };
+            self.step(id, Role::Department, kind, when);
+        }
+
+        fn verify_and_rate(&self, id: CaseId, face: Face, when: &str) {
+            let verify = OpKind::Verify {
+                done: true,
+                note: String::new(),
+                photo_ids: vec![],
+            };
+            self.step(id, Role::GridLeader, verify, when);
+            let rate = OpKind::Rate {
+                face,
+                comment: String::new(),
+            };
+            self.step(id, Role::Resident, rate, when);
+        }
+    }
+
+    const G1: (f64, f64) = (42.87, 125.07);
+    const G2: (f64, f64) = (42.85, 125.15);
+    const G3: (f64, f64) = (42.85, 126.05);
+
+    fn june(unit: Option<&str>, rule: WarningRule) -> FiguresQuery {
+        FiguresQuery {
+            unit: unit.map(str::to_string),
+            period: Period {
+                from: at("2025-06-01"),
+                to: at("2025-07-01"),
+            },
+            now: at("2025-07-01"),
+            warning: rule,
+        }
+    }
+
+    #[test]
+    fn rates_on_a_hand_built_month() {
+        let l = Ledger::new();
+        // A: on time, checked, smiley, closed.
+        let a = l.report(Category::CollapsedManhole, G1, "2025-06-02T09:00:00+08:00");
+        l.dispatch(a, "市政局", "2025-06-10", "2025-06-02T10:00:00+08:00");
+        l.resolve(a, "2025-06-09T18:00:00+08:00");
+        l.verify_and_rate(a, Face::Smiley, "2025-06-11");
+        l.step(a, Role::Dispatcher, OpKind::Close, "2025-06-12");
+        // B: resolved two days late, then a frowny face reopens it.
+        let b = l.report(Category::CollapsedManhole, G1, "2025-06-03");
+        l.dispatch(b, "市政局", "2025-06-10", "2025-06-03");
+        l.resolve(b, "2025-06-12");
+        l.verify_and_rate(b, Face::Frowny, "2025-06-13");
+        // C: past its deadline and still not resolved.
+        let c = l.report(Category::Environment, G2, "2025-06-05");
+        l.dispatch(c, "环保局", "2025-06-20", "2025-06-05");
+        // D: being handled, deadline still ahead: neither on time nor late.
+        let d = l.report(Category::Environment, G2, "2025-06-06");
+        l.dispatch(d, "环保局", "2025-08-01", "2025-06-06");
+        l.step(d, Role::Department, OpKind::Accept, "2025-06-07");
+        // E: a duplicate, withdrawn.
+        let e = l.report(Category::Environment, G2, "2025-06-07");
+        let cancel = OpKind::Cancel {
+            reason: "重复".into(),
+        };
+        l.step(e, Role::GridLeader, cancel, "2025-06-07");
+        // Another township, and May: outside the figures.
+        l.report(Category::Environment, G3, "2025-06-08");
+        l.report(Category::CollapsedManhole, G1, "2025-05-20");
+        l.report(Category::CollapsedManhole, G1, "2025-05-21");
+
+        let f = compute(
+            &l.conn,
+            &l.map,
+            &june(
+                Some("t-1"),
+                WarningRule {
+                    rise_percent: 50,
+                    min_cases: 2,
+                },
+            ),
+        )
+        .unwrap();
+        let t = &f.total;
+        assert_eq!((t.cases, t.cancelled, t.closed), (5, 1, 1));
+        assert_eq!(
+            t.closure_rate,
+            Some(0.25),
+            "A closed of the 4 not cancelled"
+        );
+        assert_eq!(
+            (t.on_time, t.late),
+            (1, 2),
+            "A on time; B and C late; D unknown"
+        );
+        assert_eq!((t.smiley, t.frowny, t.satisfaction_rate), (1, 1, Some(0.5)));
+
+        let status = |s: &str| f.by_status.iter().find(|c| c.status == s).unwrap().count;
+        assert_eq!(
+            (
+                status("closed"),
+                status("reopened"),
+                status("dispatched"),
+                status("in_progress"),
+                status("cancelled")
+            ),
+            (1, 1, 1, 1, 1)
+        );
+        assert_eq!(f.by_status.iter().map(|c| c.count).sum::<u64>(), 5);
+
+        let area: Vec<(Option<&str>, u64)> = f
+            .by_area
+            .iter()
+            .map(|l| (l.key.as_deref(), l.tally.cases))
+            .collect();
+        assert_eq!(area, [(Some("g-1"), 2), (Some("g-2"), 3)]);
+
+        let dept = |name: &str| {
+            f.by_department
+                .iter()
+                .find(|l| l.key.as_deref() == Some(name))
+                .unwrap()
+        };
+        assert_eq!(dept("市政局").tally.on_time_rate, Some(0.5));
+        assert_eq!(dept("环保局").tally.on_time_rate, Some(0.0));
+        assert_eq!(dept("环保局").tally.cases, 2);
+        assert!(f
+            .by_department
+            .iter()
+            .any(|l| l.key.is_none() && l.tally.cases == 1));
+        let ranking: Vec<(u32, &str)> = f
+            .department_ranking
+            .iter()
+            .map(|r| (r.rank, r.department.as_str()))
+            .collect();
+        assert_eq!(ranking, [(1, "市政局"), (2, "环保局")]);
+
+        let category: Vec<(Option<&str>, u64)> = f
+            .by_category
+            .iter()
+            .map(|l| (l.key.as_deref(), l.tally.cases))
+            .collect();
+        assert_eq!(
+            category,
+            [(Some("environment"), 3), (Some("collapsed_manhole"), 2)]
+        );
+        let months: Vec<Option<&str>> = f.by_month.iter().map(|l| l.key.as_deref()).collect();
+        assert_eq!(months, [Some("2025-06")]);
+
+        // Environment in g-2: none in May, two (not counting the cancelled one)
+        // in June. Manholes in g-1: two in May, two in June: no rise.
+        let warnings: Vec<(&str, &str, &str, u64, u64)> = f
+            .warnings
+            .iter()
+            .map(|w| {
+                (
+                    w.area_id.as_str(),
+                    w.category,
+                    w.month.as_str(),
+                    w.count,
+                    w.previous_count,
+                )
+            })
+            .collect();
+        assert_eq!(warnings, [("g-2", "environment", "2025-06", 2, 0)]);
+        let stricter = compute(
+            &l.conn,
+            &l.map,
+            &june(
+                Some("t-1"),
+                WarningRule {
+                    rise_percent: 50,
+                    min_cases: 3,
+                },
+            ),
+        )
+        .unwrap();
+        assert!(stricter.warnings.is_empty());
+
+        // The whole city: the other township's case too; areas are townships.
+        let city = compute(&l.conn, &l.map, &june(None, WarningRule::default())).unwrap();
+        assert_eq!(city.total.cases, 6);
+        let areas: Vec<Option<&str>> = city.by_area.iter().map(|l| l.key.as_deref()).collect();
+        assert_eq!(areas, [Some("c-1")]);
+        let city = compute(&l.conn, &l.map, &june(Some("c-1"), WarningRule::default())).unwrap();
+        let areas: Vec<(Option<&str>, u64)> = city
+            .by_area
+            .iter()
+            .map(|l| (l.key.as_deref(), l.tally.cases))
+            .collect();
+        assert_eq!(areas, [(Some("t-1"), 5), (Some("t-2"), 1)]);
+    }
+
+    #[test]
+    fn a_rise_over_a_busy_month_warns_by_the_percentage() {
+        let l = Ledger::new();
+        for day in 1..=4 {
+            l.report(Category::SafetyHazard, G1, &format!("2025-05-{day:02}"));
+        }
+        for day in 1..=6 {
+            l.report(Category::SafetyHazard, G1, &format!("2025-06-{day:02}"));
+        }
+        let rule = |rise_percent| WarningRule {
+            rise_percent,
+            min_cases: 5,
+        };
+        let f = compute(&l.conn, &l.map, &june(Some("t-1"), rule(50))).unwrap();
+        assert_eq!(f.warnings.len(), 1);
+        assert_eq!(f.warnings[0].rise_percent, Some(50.0));
+        let f = compute(&l.conn, &l.map, &june(Some("t-1"), rule(51))).unwrap();
+        assert!(f.warnings.is_empty());
+    }
+
+    #[test]
+    fn an_unknown_unit_is_refused_by_name_and_an_empty_scope_has_no_rates() {
+        let l = Ledger::new();
+        let err = compute(
+            &l.conn,
+            &l.map,
+            &june(Some("nowhere"), WarningRule::default()),
+        )
+        .unwrap_err();
+        assert_eq!(err.body.field.as_deref(), Some("unit"));
+        let f = compute(&l.conn, &l.map, &june(Some("t-2"), WarningRule::default())).unwrap();
+        assert_eq!(f.total.cases, 0);
+        assert_eq!(f.total.closure_rate, None);
+        assert_eq!(f.total.on_time_rate, None);
+    }
+}
