@@ -5,6 +5,7 @@ mod common;
 mod cli;
 mod enrol_auth;
 mod limits;
+mod open311;
 mod photos;
 mod pull;
 mod push;
