@@ -4,6 +4,8 @@ mod common;
 
 mod cli;
 mod enrol_auth;
+mod export;
+mod figures;
 mod limits;
 mod open311;
 mod photos;
