@@ -7,9 +7,12 @@
 //! `-`, `@`, tab or carriage return) is prefixed with `'`, so a resident's
 //! words can never run as a formula on a dispatcher's machine.
 
+use axum::extract::{RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
 use gridcase_core::case::Case;
 use gridcase_core::grid::GridMap;
-use gridcase_core::time::Millis;
+use gridcase_core::time::{now_millis, Millis};
 use rusqlite::{named_params, Connection};
 use serde_json::{json, Value};
 
@@ -207,21 +210,6 @@ pub fn to_geojson(cases: &[PublicCase], map: &GridMap, now: Millis) -> String {
     json!({"type": "FeatureCollection", "features": features}).to_string()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn formula_starts_are_neutralised_and_plain_text_kept() {
-        for bad in ["=HYPERLINK(\"x\")", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
-            assert!(neutralise(bad).starts_with('\''), "{bad:?}");
-        }
-        for fine in ["人民大街", "a=b", "42", ""] {
-            assert_eq!(neutralise(fine), fine);
-        }
-    }
-}
-
 /// The query of both export endpoints: `unit`, `from`, `to` (all optional;
 /// the default period is everything).
 fn export_query(raw: Option<&str>) -> Result<ExportQuery, AppError> {
@@ -243,13 +231,12 @@ fn export_query(raw: Option<&str>) -> Result<ExportQuery, AppError> {
 
 /// `GET /v1/export/cases.csv`.
 pub(crate) async fn csv_handler(
-    axum::extract::State(state): axum::extract::State<crate::AppState>,
-    axum::extract::RawQuery(raw): axum::extract::RawQuery,
-) -> Result<axum::response::Response, AppError> {
-    use axum::response::IntoResponse;
+    State(state): State<crate::AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
     let q = export_query(raw.as_deref())?;
     let grids = state.grids.clone();
-    let now = gridcase_core::time::now_millis();
+    let now = now_millis();
     let body = state
         .db
         .read(move |tx| {
@@ -259,9 +246,9 @@ pub(crate) async fn csv_handler(
         .await?;
     Ok((
         [
-            (axum::http::header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
             (
-                axum::http::header::CONTENT_DISPOSITION,
+                header::CONTENT_DISPOSITION,
                 "attachment; filename=\"cases.csv\"",
             ),
         ],
@@ -272,13 +259,12 @@ pub(crate) async fn csv_handler(
 
 /// `GET /v1/export/cases.geojson`.
 pub(crate) async fn geojson_handler(
-    axum::extract::State(state): axum::extract::State<crate::AppState>,
-    axum::extract::RawQuery(raw): axum::extract::RawQuery,
-) -> Result<axum::response::Response, AppError> {
-    use axum::response::IntoResponse;
+    State(state): State<crate::AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
     let q = export_query(raw.as_deref())?;
     let grids = state.grids.clone();
-    let now = gridcase_core::time::now_millis();
+    let now = now_millis();
     let body = state
         .db
         .read(move |tx| {
@@ -286,9 +272,20 @@ pub(crate) async fn geojson_handler(
             Ok(to_geojson(&select(tx, &map, &q)?, &map, now))
         })
         .await?;
-    Ok((
-        [(axum::http::header::CONTENT_TYPE, "application/geo+json")],
-        body,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "application/geo+json")], body).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_starts_are_neutralised_and_plain_text_kept() {
+        for bad in ["=HYPERLINK(\"x\")", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(neutralise(bad).starts_with('\''), "{bad:?}");
+        }
+        for fine in ["人民大街", "a=b", "42", ""] {
+            assert_eq!(neutralise(fine), fine);
+        }
+    }
 }

@@ -43,6 +43,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use axum::extract::{RawQuery, State};
+use axum::Json;
 use gridcase_core::case::{CaseStatus, Category};
 use gridcase_core::grid::GridMap;
 use gridcase_core::time::Millis;
@@ -513,9 +515,9 @@ pub fn last_twelve_months(now: Millis) -> Period {
 
 /// `GET /v1/figures?unit=&from=&to=&rise_percent=&min_cases=`.
 pub(crate) async fn figures_handler(
-    axum::extract::State(state): axum::extract::State<crate::AppState>,
-    axum::extract::RawQuery(raw): axum::extract::RawQuery,
-) -> Result<axum::Json<Figures>, AppError> {
+    State(state): State<crate::AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Figures>, AppError> {
     let params = crate::query::QueryParams::parse(raw.as_deref())?;
     let now = gridcase_core::time::now_millis();
     let period = Period::parse(
@@ -539,7 +541,7 @@ pub(crate) async fn figures_handler(
         .db
         .read(move |tx| compute(tx, &grids.current(tx)?, &query))
         .await?;
-    Ok(axum::Json(figures))
+    Ok(Json(figures))
 }
 
 #[cfg(test)]

@@ -44,7 +44,7 @@ async fn post(server: &Server, path: &str, form: &[(&str, &str)]) -> (StatusCode
     (resp.status(), resp.text().await.unwrap())
 }
 
-fn manhole<'a>(key: &'a str) -> Vec<(&'a str, &'a str)> {
+fn manhole(key: &str) -> Vec<(&str, &str)> {
     vec![
         ("api_key", key),
         ("service_code", "collapsed_manhole"),
