@@ -14,12 +14,16 @@ use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
 use crate::accounts::{self, IssuedCode};
+use crate::calendar::Period;
 use crate::cases;
 use crate::centre::scheduler::{self, TickSummary};
 use crate::centre::staff::{self, Department, NewStaff, Staff};
 use crate::centre::CentreConfig;
 use crate::error::{codes, rejection_code, AppError};
+use crate::export::{self, ExportQuery};
 use crate::grids::{self, GridCache, ImportSummary};
+use crate::open311;
+use crate::open311::keys::{IssuedKey, KeyInfo};
 
 /// The actor id of the centre's steps recorded by these commands.
 pub const ADMIN_ACTOR_ID: &str = "admin";
@@ -395,4 +399,49 @@ impl Admin {
         }
         Ok(out)
     }
+
+    /// Issues an Open311 API key for a client application; the key is
+    /// answered once and only its hash is kept.
+    pub fn issue_open311_key(&mut self, name: &str) -> Result<IssuedKey, AppError> {
+        let now = now_millis();
+        self.write(|tx| open311::keys::issue(tx, name, now))
+    }
+
+    /// Revokes an Open311 key at once. Answers whether it was active before.
+    pub fn revoke_open311_key(&mut self, key_id: &str) -> Result<bool, AppError> {
+        let now = now_millis();
+        self.write(|tx| open311::keys::revoke(tx, key_id, now))
+    }
+
+    pub fn list_open311_keys(&self) -> Result<Vec<KeyInfo>, AppError> {
+        open311::keys::list(&self.conn)
+    }
+
+    /// The cases of `unit` (and below) reported in `period`, as CSV or GeoJSON.
+    pub fn export_cases(
+        &self,
+        format: ExportFormat,
+        unit: Option<&str>,
+        period: Period,
+    ) -> Result<(usize, Vec<u8>), AppError> {
+        let map = self.grids.current(&self.conn)?;
+        let q = ExportQuery {
+            unit: unit.map(str::to_string),
+            period,
+        };
+        let cases = export::select(&self.conn, &map, &q)?;
+        let now = now_millis();
+        let bytes = match format {
+            ExportFormat::Csv => export::to_csv(&cases, &map, now)?,
+            ExportFormat::Geojson => export::to_geojson(&cases, &map, now).into_bytes(),
+        };
+        Ok((cases.len(), bytes))
+    }
+}
+
+/// The file formats of [`Admin::export_cases`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    Csv,
+    Geojson,
 }

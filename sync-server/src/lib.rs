@@ -8,12 +8,18 @@
 pub mod accounts;
 pub mod admin;
 pub mod backup;
+pub mod calendar;
 pub mod cases;
 pub mod centre;
 pub mod db;
 pub mod error;
+pub mod export;
+pub mod figures;
 pub mod grids;
+pub mod open311;
 pub mod photos;
+pub mod public;
+pub mod query;
 pub mod sync;
 
 use std::future::Future;
@@ -121,6 +127,10 @@ pub fn build_app(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(MAX_PHOTO_BYTES as usize)),
         )
         .merge(centre::routes())
+        .route("/v1/figures", get(figures::figures_handler))
+        .route("/v1/export/cases.csv", get(export::csv_handler))
+        .route("/v1/export/cases.geojson", get(export::geojson_handler))
+        .merge(open311::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(SMALL_BODY_LIMIT))

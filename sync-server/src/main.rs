@@ -8,7 +8,8 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use gridcase_core::time::{now_millis, Millis, DAY, HOUR};
-use gridcase_server::admin::Admin;
+use gridcase_server::admin::{Admin, ExportFormat};
+use gridcase_server::calendar::Period;
 use gridcase_server::centre::staff::{NewStaff, StaffRole};
 use gridcase_server::centre::CentreConfig;
 use gridcase_server::{Config, DEFAULT_DATA_DIR, DEFAULT_LISTEN, SYNC_BODY_LIMIT};
@@ -220,6 +221,38 @@ enum AdminCommand {
         near_deadline_hours: u32,
         #[arg(long, default_value_t = 3)]
         escalate_after_chases: u32,
+    },
+    /// Issue an Open311 API key for a client application (shown once).
+    Open311Key {
+        /// Who the key is for, e.g. "市民热线 App".
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke an Open311 API key at once.
+    RevokeOpen311Key { key_id: String },
+    /// List the Open311 API keys (never the keys themselves).
+    ListOpen311Keys {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write the cases of an area and period to a CSV or GeoJSON file.
+    ExportCases {
+        #[arg(long, value_enum)]
+        format: ExportFormat,
+        /// A unit of the grid map: its cases and everything under it (default: all).
+        #[arg(long)]
+        unit: Option<String>,
+        /// Reported from this date or W3C datetime (default: the first case).
+        #[arg(long)]
+        from: Option<String>,
+        /// Reported up to this date (inclusive) or W3C datetime (exclusive).
+        #[arg(long)]
+        to: Option<String>,
+        /// The file to write (replaced whole, never left half-written).
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -541,6 +574,77 @@ fn admin(data_dir: PathBuf, command: AdminCommand) -> anyhow::Result<()> {
                 }
             }
         }
+        AdminCommand::Open311Key { name, json } => {
+            let issued = admin.issue_open311_key(&name)?;
+            if json {
+                print_json(&issued)?;
+            } else {
+                println!("Open311 key {} ({})", issued.key_id, issued.name);
+                println!("api_key (shown once, keep it secret): {}", issued.api_key);
+            }
+        }
+        AdminCommand::RevokeOpen311Key { key_id } => {
+            if admin.revoke_open311_key(&key_id)? {
+                println!("Open311 key {key_id} revoked");
+            } else {
+                println!("Open311 key {key_id} was already revoked");
+            }
+        }
+        AdminCommand::ListOpen311Keys { json } => {
+            let keys = admin.list_open311_keys()?;
+            if json {
+                print_json(&keys)?;
+            } else {
+                for k in keys {
+                    let state = if k.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    };
+                    println!(
+                        "{}  {:8}  {}  created {}",
+                        k.key_id, state, k.name, k.created_at
+                    );
+                }
+            }
+        }
+        AdminCommand::ExportCases {
+            format,
+            unit,
+            from,
+            to,
+            out,
+        } => {
+            let everything = Period {
+                from: 0,
+                to: Millis::MAX,
+            };
+            let period = Period::parse(from.as_deref(), to.as_deref(), everything)
+                .map_err(|e| anyhow::anyhow!("--{}: {}", e.field, e.reason))?;
+            let (count, bytes) = admin.export_cases(format, unit.as_deref(), period)?;
+            write_whole(&out, &bytes)?;
+            println!("{count} cases written to {}", out.display());
+        }
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to a temporary file beside `path` and renames it over
+/// `path`: a reader never sees half an export.
+fn write_whole(path: &std::path::Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(format!(".partial-{}", std::process::id()));
+    let tmp = PathBuf::from(tmp_name);
+    let written = (|| -> std::io::Result<()> {
+        let mut file = std::fs::File::create(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::bail!("writing {}: {e}", path.display());
     }
     Ok(())
 }

@@ -14,6 +14,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0003_centre",
         include_str!("../../migrations/0003_centre.sql"),
     ),
+    (
+        "0004_open311",
+        include_str!("../../migrations/0004_open311.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -139,3 +139,60 @@ async fn the_binary_serves_and_its_admin_commands_work_alongside() {
     };
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn open311_keys_and_exports_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let grids = dir.path().join("grids.geojson");
+    std::fs::write(&grids, GRIDS).unwrap();
+    let data = dir.path().join("data");
+    run(&data, &["admin", "import-grids", grids.to_str().unwrap()]);
+
+    let issued: serde_json::Value = serde_json::from_str(&run(
+        &data,
+        &["admin", "open311-key", "--name", "热线", "--json"],
+    ))
+    .unwrap();
+    let key_id = issued["key_id"].as_str().unwrap();
+    assert!(issued["api_key"].as_str().unwrap().starts_with("o311_"));
+    let listed = run(&data, &["admin", "list-open311-keys"]);
+    assert!(listed.contains(key_id) && listed.contains("active"));
+    assert!(!listed.contains(issued["api_key"].as_str().unwrap()));
+    assert!(run(&data, &["admin", "revoke-open311-key", key_id]).contains("revoked"));
+
+    let out = dir.path().join("cases.csv");
+    let said = run(
+        &data,
+        &[
+            "admin",
+            "export-cases",
+            "--format",
+            "csv",
+            "--unit",
+            "t-1",
+            "--from",
+            "2025-01-01",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+    );
+    assert!(said.starts_with("0 cases written"), "{said}");
+    let text = std::fs::read_to_string(&out).unwrap();
+    assert!(text.starts_with("\u{feff}case_id,status,"));
+    let refused = server_cmd(&data)
+        .args([
+            "admin",
+            "export-cases",
+            "--format",
+            "geojson",
+            "--from",
+            "someday",
+            "--out",
+        ])
+        .arg(dir.path().join("x.geojson"))
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--from"));
+    assert!(!dir.path().join("x.geojson").exists());
+}

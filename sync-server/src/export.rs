@@ -1,0 +1,291 @@
+//! Cases of an area and period as CSV (for spreadsheets) and GeoJSON (for
+//! maps), with what [`crate::public`] allows and nothing else.
+//!
+//! The CSV is opened by centre staff in Excel or WPS: it starts with a UTF-8
+//! byte order mark (without one Excel reads Chinese as mojibake), and every
+//! text cell that a spreadsheet would take for a formula (leading `=`, `+`,
+//! `-`, `@`, tab or carriage return) is prefixed with `'`, so a resident's
+//! words can never run as a formula on a dispatcher's machine.
+
+use axum::extract::{RawQuery, State};
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use gridcase_core::case::Case;
+use gridcase_core::grid::GridMap;
+use gridcase_core::time::{now_millis, Millis};
+use rusqlite::{named_params, Connection};
+use serde_json::{json, Value};
+
+use crate::calendar::{self, Period};
+use crate::error::AppError;
+use crate::open311::requests::{status_note, Open311Status};
+use crate::public::PublicCase;
+
+/// Which cases to export.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportQuery {
+    /// The unit and everything under it; `None`: every case.
+    pub unit: Option<String>,
+    /// On the time each case was reported.
+    pub period: Period,
+}
+
+/// The selected cases, oldest first. Drafts never leave the terminal's owner.
+pub fn select(
+    conn: &Connection,
+    map: &GridMap,
+    q: &ExportQuery,
+) -> Result<Vec<PublicCase>, AppError> {
+    if let Some(unit) = &q.unit {
+        if map.get(unit).is_none() {
+            return Err(AppError::invalid("unit", "unit: is not in the grid map"));
+        }
+    }
+    let mut stmt = conn.prepare_cached(
+        "SELECT c.state, c.resolved_at FROM cases c
+         WHERE c.status != 'draft' AND c.created_at >= :from AND c.created_at < :to
+           AND (:unit IS NULL OR EXISTS (
+               SELECT 1 FROM case_scopes s WHERE s.case_id = c.id AND s.unit_id = :unit))
+         ORDER BY c.created_at, c.id",
+    )?;
+    let rows = stmt.query_map(
+        named_params! {":from": q.period.from, ":to": q.period.to, ":unit": q.unit},
+        |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<Millis>>(1)?)),
+    )?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (state, resolved_at) = row?;
+        let case: Case = serde_json::from_str(&state).map_err(|e| {
+            tracing::error!(error = %e, "a stored case does not parse");
+            AppError::internal()
+        })?;
+        out.push(PublicCase::of(&case, resolved_at));
+    }
+    Ok(out)
+}
+
+/// A text cell a spreadsheet will show as text, never run as a formula.
+pub fn neutralise(text: &str) -> String {
+    if text.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{text}")
+    } else {
+        text.to_string()
+    }
+}
+
+const CSV_HEADER: [&str; 20] = [
+    "case_id",
+    "status",
+    "status_name",
+    "open311_status",
+    "category",
+    "category_name",
+    "title",
+    "description",
+    "address",
+    "lat",
+    "lon",
+    "grid_id",
+    "grid_name",
+    "department",
+    "reported_at",
+    "deadline",
+    "resolved_at",
+    "on_time",
+    "rating",
+    "updated_at",
+];
+
+fn time_cell(t: Option<Millis>) -> String {
+    t.map(calendar::format_w3c).unwrap_or_default()
+}
+
+fn on_time_cell(c: &PublicCase, now: Millis) -> &'static str {
+    match c.on_time(now) {
+        Some(true) => "yes",
+        Some(false) => "no",
+        None => "",
+    }
+}
+
+fn face_name(c: &PublicCase) -> &'static str {
+    match c.face {
+        Some(gridcase_core::case::Face::Smiley) => "smiley",
+        Some(gridcase_core::case::Face::Frowny) => "frowny",
+        None => "",
+    }
+}
+
+fn grid_name(map: &GridMap, c: &PublicCase) -> String {
+    c.grid_id
+        .as_deref()
+        .and_then(|g| map.get(g))
+        .map(|u| u.name.clone())
+        .unwrap_or_default()
+}
+
+/// The cases as CSV, one row each, header first.
+pub fn to_csv(cases: &[PublicCase], map: &GridMap, now: Millis) -> Result<Vec<u8>, AppError> {
+    let mut out = "\u{feff}".as_bytes().to_vec();
+    {
+        let mut writer = csv::Writer::from_writer(&mut out);
+        let failed = |e: csv::Error| {
+            tracing::error!(error = %e, "writing CSV failed");
+            AppError::internal()
+        };
+        writer.write_record(CSV_HEADER).map_err(failed)?;
+        for c in cases {
+            let text = |s: &Option<String>| neutralise(s.as_deref().unwrap_or(""));
+            let (lat, lon) = c
+                .point
+                .map_or((String::new(), String::new()), |(lat, lon)| {
+                    (lat.to_string(), lon.to_string())
+                });
+            let record: [String; 20] = [
+                c.id.to_string(),
+                c.status.as_str().to_string(),
+                status_note(c.status).to_string(),
+                Open311Status::of(c.status).as_str().to_string(),
+                c.category.code().to_string(),
+                c.category.name_zh().to_string(),
+                text(&c.title),
+                text(&c.description),
+                text(&c.address),
+                lat,
+                lon,
+                text(&c.grid_id),
+                neutralise(&grid_name(map, c)),
+                text(&c.department),
+                calendar::format_w3c(c.reported_at),
+                time_cell(c.deadline),
+                time_cell(c.resolved_at),
+                on_time_cell(c, now).to_string(),
+                face_name(c).to_string(),
+                calendar::format_w3c(c.updated_at),
+            ];
+            writer.write_record(&record).map_err(failed)?;
+        }
+        writer.flush().map_err(|e| AppError::io("writing CSV", e))?;
+    }
+    Ok(out)
+}
+
+/// The cases as a GeoJSON FeatureCollection of points; a case whose place is
+/// not public has a null geometry (valid GeoJSON) and is still counted.
+pub fn to_geojson(cases: &[PublicCase], map: &GridMap, now: Millis) -> String {
+    let features: Vec<Value> = cases
+        .iter()
+        .map(|c| {
+            let geometry = c.point.map_or(
+                Value::Null,
+                |(lat, lon)| json!({"type": "Point", "coordinates": [lon, lat]}),
+            );
+            json!({
+                "type": "Feature",
+                "id": c.id.to_string(),
+                "geometry": geometry,
+                "properties": {
+                    "case_id": c.id.to_string(),
+                    "status": c.status.as_str(),
+                    "status_name": status_note(c.status),
+                    "open311_status": Open311Status::of(c.status).as_str(),
+                    "category": c.category.code(),
+                    "category_name": c.category.name_zh(),
+                    "title": c.title,
+                    "description": c.description,
+                    "address": c.address,
+                    "grid_id": c.grid_id,
+                    "grid_name": c.grid_id.as_ref().map(|_| grid_name(map, c)),
+                    "department": c.department,
+                    "reported_at": calendar::format_w3c(c.reported_at),
+                    "deadline": c.deadline.map(calendar::format_w3c),
+                    "resolved_at": c.resolved_at.map(calendar::format_w3c),
+                    "on_time": c.on_time(now),
+                    "rating": c.face.map(|_| face_name(c)),
+                    "updated_at": calendar::format_w3c(c.updated_at),
+                }
+            })
+        })
+        .collect();
+    json!({"type": "FeatureCollection", "features": features}).to_string()
+}
+
+/// The query of both export endpoints: `unit`, `from`, `to` (all optional;
+/// the default period is everything).
+fn export_query(raw: Option<&str>) -> Result<ExportQuery, AppError> {
+    let params = crate::query::QueryParams::parse(raw)?;
+    let period = Period::parse(
+        params.get("from"),
+        params.get("to"),
+        Period {
+            from: 0,
+            to: Millis::MAX,
+        },
+    )
+    .map_err(crate::query::invalid)?;
+    Ok(ExportQuery {
+        unit: params.get("unit").map(str::to_string),
+        period,
+    })
+}
+
+/// `GET /v1/export/cases.csv`.
+pub(crate) async fn csv_handler(
+    State(state): State<crate::AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
+    let q = export_query(raw.as_deref())?;
+    let grids = state.grids.clone();
+    let now = now_millis();
+    let body = state
+        .db
+        .read(move |tx| {
+            let map = grids.current(tx)?;
+            to_csv(&select(tx, &map, &q)?, &map, now)
+        })
+        .await?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+            (
+                header::CONTENT_DISPOSITION,
+                "attachment; filename=\"cases.csv\"",
+            ),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+/// `GET /v1/export/cases.geojson`.
+pub(crate) async fn geojson_handler(
+    State(state): State<crate::AppState>,
+    RawQuery(raw): RawQuery,
+) -> Result<Response, AppError> {
+    let q = export_query(raw.as_deref())?;
+    let grids = state.grids.clone();
+    let now = now_millis();
+    let body = state
+        .db
+        .read(move |tx| {
+            let map = grids.current(tx)?;
+            Ok(to_geojson(&select(tx, &map, &q)?, &map, now))
+        })
+        .await?;
+    Ok(([(header::CONTENT_TYPE, "application/geo+json")], body).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formula_starts_are_neutralised_and_plain_text_kept() {
+        for bad in ["=HYPERLINK(\"x\")", "+1", "-2+3", "@SUM(A1)", "\tx", "\rx"] {
+            assert!(neutralise(bad).starts_with('\''), "{bad:?}");
+        }
+        for fine in ["人民大街", "a=b", "42", ""] {
+            assert_eq!(neutralise(fine), fine);
+        }
+    }
+}
