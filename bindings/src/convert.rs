@@ -137,7 +137,7 @@ impl From<store::TimelineEntry> for TimelineEntry {
         let op = e.op;
         Self {
             op_id: op.id.to_string(),
-            kind: gridcase_core::store::op_kind_code(&op),
+            kind: op.kind.code().to_owned(),
             actor_role: op.actor.role.as_str().to_owned(),
             actor_id: op.actor.id.clone(),
             time: op.device_time,

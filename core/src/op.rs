@@ -145,6 +145,27 @@ impl OpKind {
         crate::case::operation_name(self)
     }
 
+    /// The `kind` tag the op is stored and sent under (`create`, `attach_photo`...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            OpKind::Create { .. } => "create",
+            OpKind::Edit { .. } => "edit",
+            OpKind::AttachPhoto { .. } => "attach_photo",
+            OpKind::Submit => "submit",
+            OpKind::Cancel { .. } => "cancel",
+            OpKind::Receive => "receive",
+            OpKind::Dispatch { .. } => "dispatch",
+            OpKind::Accept => "accept",
+            OpKind::Progress { .. } => "progress",
+            OpKind::Resolve { .. } => "resolve",
+            OpKind::Escalate { .. } => "escalate",
+            OpKind::Chase { .. } => "chase",
+            OpKind::Verify { .. } => "verify",
+            OpKind::Rate { .. } => "rate",
+            OpKind::Close => "close",
+        }
+    }
+
     /// Structural checks that need no case: text bounds, ids, times.
     pub fn validate(&self) -> Result<(), InvalidInput> {
         match self {
@@ -379,6 +400,60 @@ mod tests {
             case = Some(apply(case.as_ref(), op)?);
         }
         Ok(case.unwrap())
+    }
+
+    #[test]
+    fn every_kind_is_stored_under_the_tag_serde_writes() {
+        let draft = match create(CaseId::new()).kind {
+            OpKind::Create { draft } => draft,
+            _ => unreachable!(),
+        };
+        let photo = PhotoRef {
+            id: PhotoId::new(),
+            sha256: "a".repeat(64),
+            bytes: 1,
+            width: 1,
+            height: 1,
+            thumb_sha256: "b".repeat(64),
+            thumb_bytes: 1,
+            captured_at: None,
+            captured_at_point: None,
+        };
+        let note = String::new;
+        let kinds = [
+            OpKind::Create { draft },
+            OpKind::Edit {
+                edit: CaseEdit::default(),
+            },
+            OpKind::AttachPhoto { photo },
+            OpKind::Submit,
+            OpKind::Cancel { reason: note() },
+            OpKind::Receive,
+            OpKind::Dispatch {
+                department: note(),
+                deadline: T0,
+                note: note(),
+            },
+            OpKind::Accept,
+            OpKind::Progress { note: note() },
+            OpKind::Resolve { note: note() },
+            OpKind::Escalate { reason: note() },
+            OpKind::Chase { note: note() },
+            OpKind::Verify {
+                done: true,
+                note: note(),
+                photo_ids: vec![],
+            },
+            OpKind::Rate {
+                face: Face::Smiley,
+                comment: note(),
+            },
+            OpKind::Close,
+        ];
+        for kind in kinds {
+            let json = serde_json::to_value(&kind).unwrap();
+            assert_eq!(json["kind"], kind.code(), "{kind:?}");
+        }
     }
 
     #[test]

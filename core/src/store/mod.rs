@@ -293,11 +293,8 @@ fn insert_op(tx: &Connection, op: &Op) -> Result<i64, StoreError> {
 }
 
 /// The `kind` tag as it appears in the op's JSON.
-pub fn op_kind_code(op: &Op) -> String {
-    serde_json::to_value(&op.kind)
-        .ok()
-        .and_then(|v| v.get("kind").and_then(|k| k.as_str()).map(str::to_owned))
-        .unwrap_or_default()
+pub fn op_kind_code(op: &Op) -> &'static str {
+    op.kind.code()
 }
 
 #[cfg(test)]
