@@ -23,3 +23,37 @@ pub fn sample_jpeg(w: u32, h: u32, seed: u32) -> Vec<u8> {
         .expect("encoding to memory cannot fail");
     out
 }
+
+/// One case as the crash tests' field terminals record it: a safety hazard
+/// with one photo of `photo_size`, submitted. Returns once it has committed.
+pub fn record_field_case(
+    terminal: &gridcase_core::Terminal,
+    rt: &tokio::runtime::Runtime,
+    title: String,
+    point: gridcase_core::GeoPoint,
+    photo: (u32, u32, u32),
+) -> anyhow::Result<gridcase_core::CaseId> {
+    use gridcase_core::case::{CaseDraft, Category};
+    let now = gridcase_core::time::now_millis();
+    let case = terminal.create_case(
+        CaseDraft {
+            category: Category::SafetyHazard,
+            title,
+            description: "配电箱门损坏，线路裸露".into(),
+            location: Some(gridcase_core::Location {
+                point,
+                address: None,
+            }),
+            occurred_at: now,
+            proposed_deadline: Some(now + gridcase_core::time::DAY),
+        },
+        Some(point),
+    )?;
+    let (w, h, seed) = photo;
+    rt.block_on(terminal.add_photo(
+        &case.id,
+        gridcase_core::terminal::PhotoSource::Bytes(sample_jpeg(w, h, seed)),
+    ))?;
+    terminal.submit_case(&case.id)?;
+    Ok(case.id)
+}

@@ -9,10 +9,7 @@
 
 use std::io::Write;
 
-use gridcase_core::case::{CaseDraft, Category};
-use gridcase_core::terminal::PhotoSource;
-use gridcase_core::time::{now_millis, DAY};
-use gridcase_core::{GeoPoint, Location, Terminal, TerminalConfig};
+use gridcase_core::{GeoPoint, Terminal, TerminalConfig};
 
 fn main() -> anyhow::Result<()> {
     let dir = std::env::args()
@@ -34,34 +31,23 @@ fn main() -> anyhow::Result<()> {
     let first = t.store().case_count()?;
     let mut out = std::io::stdout().lock();
     for i in first.. {
-        let now = now_millis();
         let point = GeoPoint::new(
             42.892 + (i % 90) as f64 * 0.000_2,
             125.131 + (i % 60) as f64 * 0.000_2,
             5.0,
         )?;
-        let case = t.create_case(
-            CaseDraft {
-                category: Category::SafetyHazard,
-                title: format!("安全隐患 {i}"),
-                description: "配电箱门损坏，线路裸露".into(),
-                location: Some(Location {
-                    point,
-                    address: None,
-                }),
-                occurred_at: now,
-                proposed_deadline: Some(now + DAY),
-            },
-            Some(point),
+        let case = gridcase_tests::record_field_case(
+            &t,
+            &rt,
+            format!("安全隐患 {i}"),
+            point,
+            (1200, 900, (i as u32).wrapping_mul(7919) ^ 0x5a5a),
         )?;
-        let bytes = gridcase_tests::sample_jpeg(1200, 900, (i as u32).wrapping_mul(7919) ^ 0x5a5a);
-        rt.block_on(t.add_photo(&case.id, PhotoSource::Bytes(bytes)))?;
-        t.submit_case(&case.id)?;
-        writeln!(out, "recorded {}", case.id)?;
+        writeln!(out, "recorded {}", case)?;
         out.flush()?;
         match rt.block_on(t.sync_now(None)) {
             Ok(_) => {
-                writeln!(out, "synced {}", case.id)?;
+                writeln!(out, "synced {}", case)?;
                 out.flush()?;
             }
             Err(e) => eprintln!("sync failed: {e}"),
