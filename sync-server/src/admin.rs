@@ -158,6 +158,64 @@ impl Admin {
         })
     }
 
+    /// Creates many grid leaders at once (a city's rollout), each with their
+    /// grids and first code, in one transaction: all or none.
+    pub fn create_leaders(
+        &mut self,
+        leaders: &[(String, Vec<String>)],
+        code_ttl_ms: Millis,
+    ) -> Result<Vec<NewLeader>, AppError> {
+        let map = self.grids.current(&self.conn)?;
+        for (name, grids) in leaders {
+            gridcase_core::case::check_text("name", name, 1, MAX_ACCOUNT_NAME_CHARS)
+                .map_err(|e| failed(format!("name: {}", e.reason)))?;
+            if grids.is_empty() {
+                return Err(failed("a grid leader needs at least one grid"));
+            }
+            if let Some(unknown) = grids
+                .iter()
+                .find(|g| !map.is_empty() && map.get(g).is_none())
+            {
+                return Err(failed(format!(
+                    "grid {unknown:?} is not in the imported map"
+                )));
+            }
+        }
+        if code_ttl_ms <= 0 {
+            return Err(failed("the code must be valid for some time"));
+        }
+        let now = now_millis();
+        self.write(|tx| {
+            let mut out = Vec::with_capacity(leaders.len());
+            for (name, grids) in leaders {
+                let account_id = accounts::new_id();
+                let name = name.trim().to_string();
+                tx.execute(
+                    "INSERT INTO accounts (id, name, role, created_at) VALUES (?1, ?2, 'grid_leader', ?3)",
+                    params![account_id, name, now],
+                )?;
+                let mut grid_ids = grids.clone();
+                grid_ids.sort();
+                grid_ids.dedup();
+                for grid in &grid_ids {
+                    tx.execute(
+                        "INSERT INTO account_grids (account_id, grid_id) VALUES (?1, ?2)",
+                        params![account_id, grid],
+                    )?;
+                }
+                let issued = accounts::issue_code(tx, &account_id, code_ttl_ms, now)?;
+                out.push(NewLeader {
+                    account_id,
+                    name,
+                    grid_ids,
+                    code: issued.code,
+                    expires_at: issued.expires_at,
+                });
+            }
+            Ok(out)
+        })
+    }
+
     /// A new one-time code for an existing account (a new or replaced terminal).
     pub fn issue_code(
         &mut self,

@@ -109,6 +109,13 @@ enum AdminCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Create many grid leaders from a JSON file of `[{"name": …, "grids": […]}]`
+    /// in one transaction, and print their codes as JSON.
+    CreateLeaders {
+        file: PathBuf,
+        #[arg(long, default_value_t = 7 * 24)]
+        code_ttl_hours: u32,
+    },
     /// Print a new one-time enrolment code for an existing account.
     NewCode {
         account_id: String,
@@ -394,6 +401,24 @@ fn admin(data_dir: PathBuf, command: AdminCommand) -> anyhow::Result<()> {
                     issued.code
                 );
             }
+        }
+        AdminCommand::CreateLeaders {
+            file,
+            code_ttl_hours,
+        } => {
+            #[derive(serde::Deserialize)]
+            struct LeaderLine {
+                name: String,
+                grids: Vec<String>,
+            }
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| anyhow::anyhow!("reading {}: {e}", file.display()))?;
+            let lines: Vec<LeaderLine> = serde_json::from_str(&text)
+                .map_err(|e| anyhow::anyhow!("{} is not a list of leaders: {e}", file.display()))?;
+            let lines: Vec<(String, Vec<String>)> =
+                lines.into_iter().map(|l| (l.name, l.grids)).collect();
+            let leaders = admin.create_leaders(&lines, hours(code_ttl_hours))?;
+            print_json(&leaders)?;
         }
         AdminCommand::ListDevices { json } => {
             let devices = admin.list_devices()?;

@@ -2,6 +2,7 @@
 
 pub mod device;
 pub mod fault_proxy;
+pub mod load;
 pub mod photo_bench;
 pub mod server;
 pub mod store_bench;

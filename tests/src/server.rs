@@ -405,6 +405,11 @@ impl ServerProcess {
         &self.data_dir
     }
 
+    /// The server process's id (for its CPU time and memory).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("gridcase.db")
     }

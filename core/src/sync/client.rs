@@ -77,25 +77,33 @@ impl SyncClient {
 
     async fn send<T: DeserializeOwned>(
         &self,
+        kind: &'static str,
         rb: reqwest::RequestBuilder,
         sent: u64,
     ) -> Result<T, SyncError> {
-        // Request line and headers are small and similar each time; count bodies.
-        self.count(1, sent, 0);
-        let resp = self.authed(rb).send().await.map_err(transport_error)?;
-        let status = resp.status();
-        let bytes = resp.bytes().await.map_err(transport_error)?;
-        self.count(0, 0, bytes.len() as u64);
-        if status.is_success() {
-            return serde_json::from_slice(&bytes).map_err(|e| SyncError::Protocol {
-                reason: format!("unreadable answer from the server: {e}"),
-            });
+        let started = std::time::Instant::now();
+        let result = async {
+            // Request line and headers are small and similar each time; count bodies.
+            self.count(1, sent, 0);
+            let resp = self.authed(rb).send().await.map_err(transport_error)?;
+            let status = resp.status();
+            let bytes = resp.bytes().await.map_err(transport_error)?;
+            self.count(0, 0, bytes.len() as u64);
+            if status.is_success() {
+                return serde_json::from_slice(&bytes).map_err(|e| SyncError::Protocol {
+                    reason: format!("unreadable answer from the server: {e}"),
+                });
+            }
+            Err(status_error(status, &bytes))
         }
-        Err(status_error(status, &bytes))
+        .await;
+        log_request(kind, started, result.as_ref().err());
+        result
     }
 
     async fn post_json<B: Serialize, T: DeserializeOwned>(
         &self,
+        kind: &'static str,
         path: &str,
         body: &B,
     ) -> Result<T, SyncError> {
@@ -108,20 +116,21 @@ impl SyncClient {
             .post(self.url(path))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body);
-        self.send(rb, n).await
+        self.send(kind, rb, n).await
     }
 
     pub async fn enrol(&self, req: &EnrolRequest) -> Result<EnrolResponse, SyncError> {
-        self.post_json("/v1/enrol", req).await
+        self.post_json("enrol", "/v1/enrol", req).await
     }
 
     pub async fn sync(&self, req: &SyncRequest) -> Result<SyncResponse, SyncError> {
-        self.post_json("/v1/sync", req).await
+        let kind = if req.push.is_empty() { "pull" } else { "push" };
+        self.post_json(kind, "/v1/sync", req).await
     }
 
     /// The part of the server's grid map this device sees, and the map's version.
     pub async fn grids(&self) -> Result<(String, u64), SyncError> {
-        let (bytes, headers) = self.get_bytes_with_headers("/v1/grids").await?;
+        let (bytes, headers) = self.get_bytes_with_headers("grids", "/v1/grids").await?;
         let version = headers
             .get(GRID_MAP_VERSION_HEADER)
             .and_then(|v| v.to_str().ok())
@@ -135,7 +144,7 @@ impl SyncClient {
 
     pub async fn upload_status(&self, sha: &str) -> Result<UploadStatus, SyncError> {
         let rb = self.http.get(self.url(&format!("/v1/photos/{sha}/upload")));
-        self.send(rb, 0).await
+        self.send("upload_status", rb, 0).await
     }
 
     pub async fn upload(
@@ -151,19 +160,29 @@ impl SyncClient {
             .put(self.url(&format!("/v1/photos/{sha}?offset={offset}&total={total}")))
             .header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
             .body(chunk);
-        self.send(rb, n).await
+        self.send("upload", rb, n).await
     }
 
     pub async fn download(&self, sha: &str) -> Result<Vec<u8>, SyncError> {
-        self.get_bytes(&format!("/v1/photos/{sha}")).await
+        Ok(self
+            .get_bytes_with_headers("download", &format!("/v1/photos/{sha}"))
+            .await?
+            .0)
     }
 
     /// A GET whose answer is raw bytes (a file, GeoJSON), not a JSON document.
-    async fn get_bytes(&self, path: &str) -> Result<Vec<u8>, SyncError> {
-        Ok(self.get_bytes_with_headers(path).await?.0)
+    async fn get_bytes_with_headers(
+        &self,
+        kind: &'static str,
+        path: &str,
+    ) -> Result<(Vec<u8>, reqwest::header::HeaderMap), SyncError> {
+        let started = std::time::Instant::now();
+        let result = self.get_bytes_untimed(path).await;
+        log_request(kind, started, result.as_ref().err());
+        result
     }
 
-    async fn get_bytes_with_headers(
+    async fn get_bytes_untimed(
         &self,
         path: &str,
     ) -> Result<(Vec<u8>, reqwest::header::HeaderMap), SyncError> {
@@ -181,6 +200,20 @@ impl SyncClient {
             return Err(status_error(status, &bytes));
         }
         Ok((bytes.to_vec(), headers))
+    }
+}
+
+/// Target of the one debug event per request (kind, milliseconds, error),
+/// which the load generator collects into latency figures.
+pub const REQUEST_LOG_TARGET: &str = "gridcase::request";
+
+fn log_request(kind: &'static str, started: std::time::Instant, error: Option<&SyncError>) {
+    let ms = started.elapsed().as_secs_f64() * 1000.0;
+    match error {
+        None => tracing::debug!(target: REQUEST_LOG_TARGET, kind, ms, error = "", "request"),
+        Some(e) => {
+            tracing::debug!(target: REQUEST_LOG_TARGET, kind, ms, error = e.code(), "request")
+        }
     }
 }
 

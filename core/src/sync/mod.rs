@@ -4,6 +4,8 @@
 
 pub(crate) mod client;
 
+pub use client::REQUEST_LOG_TARGET;
+
 use crate::store::StoreError;
 
 /// Why a sync did not finish. Everything recorded stays safe in the outbox;
@@ -32,6 +34,21 @@ pub enum SyncError {
 }
 
 impl SyncError {
+    /// A short stable name of the kind of error, for logs and load reports.
+    pub fn code(&self) -> &'static str {
+        match self {
+            SyncError::NotEnrolled => "not_enrolled",
+            SyncError::Offline { .. } => "offline",
+            SyncError::ServerUnavailable { .. } => "server_unavailable",
+            SyncError::Unauthorised => "unauthorised",
+            SyncError::Refused { .. } => "refused",
+            SyncError::Protocol { .. } => "protocol",
+            SyncError::InvalidServer { .. } => "invalid_server",
+            SyncError::Store(_) => "store",
+            SyncError::Io(_) => "io",
+        }
+    }
+
     /// Worth trying again shortly by itself (network or server trouble).
     pub fn is_transient(&self) -> bool {
         matches!(

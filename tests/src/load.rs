@@ -1,0 +1,664 @@
+//! A city's terminals against one server: N real terminals (each a
+//! [`Terminal`] on its own SQLite folder, syncing with the same engine the
+//! phones use) enrol with the real server binary, then each syncs on its own
+//! clock with jitter, sometimes recording a case with 1–3 photos first, and
+//! verifying and rating the cases the centre resolved. The centre dispatches
+//! and resolves some received cases as it goes (admin commands), so terminals
+//! pull others' changes. Latencies are those of each HTTP request as the sync
+//! engine sees it (its `gridcase::request` debug events); the ceiling is the
+//! same server's `/healthz` under the same concurrency, measured in the same run.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use gridcase_core::case::{CaseDraft, CaseStatus, Category, Face};
+use gridcase_core::terminal::PhotoSource;
+use gridcase_core::time::{now_millis, DAY};
+use gridcase_core::{CaseId, GeoPoint, Location, Terminal, TerminalConfig};
+use tracing::field::{Field, Visit};
+use tracing_subscriber::layer::{Context as LayerContext, SubscriberExt};
+use tracing_subscriber::Layer;
+
+use crate::server::{admin_in, ServerProcess};
+
+#[derive(Debug, Clone)]
+pub struct LoadConfig {
+    pub devices: usize,
+    /// Each terminal syncs this often (with ±50% jitter).
+    pub sync_every: Duration,
+    /// The run stops after this long, or after `max_syncs`.
+    pub duration: Duration,
+    pub max_syncs: u64,
+    /// Share of syncs preceded by recording a case with 1–3 photos. Three
+    /// cases a day at a sync every 5 minutes is about 1 in 100.
+    pub case_share: f64,
+    /// Terminals per grid (colleagues pull each other's cases).
+    pub leaders_per_grid: usize,
+    pub seed: u64,
+}
+
+impl Default for LoadConfig {
+    fn default() -> Self {
+        LoadConfig {
+            devices: 2_000,
+            sync_every: Duration::from_secs(300),
+            duration: Duration::from_secs(120),
+            max_syncs: u64::MAX,
+            case_share: 0.01,
+            leaders_per_grid: 2,
+            seed: 1,
+        }
+    }
+}
+
+/// Latencies of one kind of request, in milliseconds.
+#[derive(Debug, Clone, Default)]
+pub struct Latencies {
+    pub samples: Vec<f64>,
+    pub errors: BTreeMap<String, u64>,
+}
+
+impl Latencies {
+    pub fn percentile(&self, p: f64) -> f64 {
+        if self.samples.is_empty() {
+            return 0.0;
+        }
+        let mut s = self.samples.clone();
+        s.sort_by(f64::total_cmp);
+        let i = ((p / 100.0) * (s.len() - 1) as f64).round() as usize;
+        s[i.min(s.len() - 1)]
+    }
+
+    pub fn max(&self) -> f64 {
+        self.samples.iter().copied().fold(0.0, f64::max)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    pub config: LoadConfig,
+    pub wall: Duration,
+    pub syncs: u64,
+    pub cases_recorded: u64,
+    pub photos: u64,
+    pub ratings: u64,
+    pub by_kind: BTreeMap<String, Latencies>,
+    /// Server CPU seconds used during the run / wall seconds (1.0 = one core).
+    pub server_cores: f64,
+    pub server_peak_rss_mib: f64,
+    /// Requests in flight at once, at most.
+    pub peak_in_flight: u64,
+    /// `/healthz` under `peak_in_flight` concurrent clients for a few seconds.
+    pub ceiling_rps: f64,
+    pub ceiling: Latencies,
+}
+
+impl LoadReport {
+    pub fn errors(&self) -> u64 {
+        self.by_kind
+            .values()
+            .map(|l| l.errors.values().sum::<u64>())
+            .sum()
+    }
+
+    pub fn p99(&self, kind: &str) -> f64 {
+        self.by_kind.get(kind).map_or(0.0, |l| l.percentile(99.0))
+    }
+
+    /// Syncs per second the run offered, and what that is in terminals syncing
+    /// every 5 minutes.
+    pub fn equivalent_devices(&self) -> f64 {
+        self.syncs as f64 / self.wall.as_secs_f64() * 300.0
+    }
+
+    pub fn markdown(&self) -> String {
+        let secs = self.wall.as_secs_f64();
+        let mut out = format!(
+            "{} terminals, a sync every {} s each (±50%), {:.0} s: {} syncs ({:.1}/s, = {:.0} terminals at one sync per 5 min), {} cases with {} photos, {} ratings\n\n",
+            self.config.devices,
+            self.config.sync_every.as_secs_f64(),
+            secs,
+            self.syncs,
+            self.syncs as f64 / secs,
+            self.equivalent_devices(),
+            self.cases_recorded,
+            self.photos,
+            self.ratings
+        );
+        out += "| request | count | per s | p50 ms | p95 ms | p99 ms | max ms | errors |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n";
+        let mut rows: Vec<(&String, &Latencies)> = self.by_kind.iter().collect();
+        let ceiling_name = "healthz (ceiling)".to_string();
+        rows.push((&ceiling_name, &self.ceiling));
+        for (kind, l) in rows {
+            let errors = if l.errors.is_empty() {
+                "0".to_string()
+            } else {
+                l.errors
+                    .iter()
+                    .map(|(k, v)| format!("{k}: {v}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let rate = if kind == &ceiling_name {
+                self.ceiling_rps
+            } else {
+                l.samples.len() as f64 / secs
+            };
+            out += &format!(
+                "| {kind} | {} | {rate:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {errors} |\n",
+                l.samples.len(),
+                l.percentile(50.0),
+                l.percentile(95.0),
+                l.percentile(99.0),
+                l.max()
+            );
+        }
+        out += &format!(
+            "\nserver: {:.2} cores busy on average, peak RSS {:.1} MiB; at most {} requests in flight\n",
+            self.server_cores, self.server_peak_rss_mib, self.peak_in_flight
+        );
+        out
+    }
+}
+
+/// Collects the sync engine's per-request debug events.
+#[derive(Clone, Default)]
+pub struct RequestRecorder {
+    inner: Arc<Mutex<HashMap<String, Latencies>>>,
+}
+
+#[derive(Default)]
+struct RequestFields {
+    kind: String,
+    ms: f64,
+    error: String,
+}
+
+impl Visit for RequestFields {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        if field.name() == "ms" {
+            self.ms = value;
+        }
+    }
+    fn record_str(&mut self, field: &Field, value: &str) {
+        match field.name() {
+            "kind" => self.kind = value.to_string(),
+            "error" => self.error = value.to_string(),
+            _ => {}
+        }
+    }
+    fn record_debug(&mut self, _field: &Field, _value: &dyn std::fmt::Debug) {}
+}
+
+impl<S: tracing::Subscriber> Layer<S> for RequestRecorder {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: LayerContext<'_, S>) {
+        if event.metadata().target() != gridcase_core::sync::REQUEST_LOG_TARGET {
+            return;
+        }
+        let mut f = RequestFields::default();
+        event.record(&mut f);
+        let mut all = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let entry = all.entry(f.kind).or_default();
+        if f.error.is_empty() {
+            entry.samples.push(f.ms);
+        } else {
+            *entry.errors.entry(f.error).or_default() += 1;
+        }
+    }
+}
+
+impl RequestRecorder {
+    /// Installs the recorder as the process's tracing subscriber.
+    pub fn install() -> Result<RequestRecorder> {
+        let recorder = RequestRecorder::default();
+        let filter = tracing_subscriber::filter::Targets::new().with_target(
+            gridcase_core::sync::REQUEST_LOG_TARGET,
+            tracing::Level::DEBUG,
+        );
+        let subscriber = tracing_subscriber::registry().with(recorder.clone().with_filter(filter));
+        tracing::subscriber::set_global_default(subscriber)
+            .context("installing the request recorder")?;
+        Ok(recorder)
+    }
+
+    fn take(&self) -> HashMap<String, Latencies> {
+        std::mem::take(&mut *self.inner.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+/// A square city of `grids` grids under one county, township and village
+/// (the unit tree the server checks), as GeoJSON.
+pub fn city_map(grids: usize) -> String {
+    let side = (grids as f64).sqrt().ceil() as usize;
+    let cell = 0.002;
+    let (lat0, lon0) = (42.80, 125.00);
+    let square = |la: f64, lo: f64, w: f64, h: f64| {
+        format!(
+            "[[[{lo},{la}],[{},{la}],[{},{}],[{lo},{}],[{lo},{la}]]]",
+            lo + w,
+            lo + w,
+            la + h,
+            la + h
+        )
+    };
+    let whole = square(lat0, lon0, side as f64 * cell, side as f64 * cell);
+    let mut features = vec![
+        r#"{"type":"Feature","properties":{"id":"city","name":"城","level":"city","parent":null},"geometry":null}"#.to_string(),
+    ];
+    for (id, level, parent) in [
+        ("county", "county", "city"),
+        ("town", "township", "county"),
+        ("village", "village", "town"),
+    ] {
+        features.push(format!(
+            r#"{{"type":"Feature","properties":{{"id":"{id}","name":"{id}","level":"{level}","parent":"{parent}"}},"geometry":{{"type":"Polygon","coordinates":{whole}}}}}"#
+        ));
+    }
+    for g in 0..grids {
+        let (r, c) = (g / side, g % side);
+        let poly = square(lat0 + r as f64 * cell, lon0 + c as f64 * cell, cell, cell);
+        features.push(format!(
+            r#"{{"type":"Feature","properties":{{"id":"g{g}","name":"网格{g}","level":"grid","parent":"village"}},"geometry":{{"type":"Polygon","coordinates":{poly}}}}}"#
+        ));
+    }
+    format!(
+        r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+        features.join(",")
+    )
+}
+
+/// A point inside grid `g` of [`city_map`] with `grids` grids.
+pub fn point_in_city_grid(grids: usize, g: usize, i: u64) -> GeoPoint {
+    let side = (grids as f64).sqrt().ceil() as usize;
+    let (r, c) = (g / side, g % side);
+    let f = 0.1 + (i % 8) as f64 * 0.1;
+    GeoPoint::new(
+        42.80 + (r as f64 + f) * 0.002,
+        125.00 + (c as f64 + 0.9 - f * 0.8) * 0.002,
+        8.0,
+    )
+    .expect("inside the city")
+}
+
+/// A camera-like photo that comes out of intake at roughly 200–400 KB: fine
+/// noise over gradients, different for every `seed`.
+pub fn camera_photo(seed: u64) -> Vec<u8> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let (w, h) = (2048u32, 1536u32);
+    let img = image::RgbImage::from_fn(w, h, |x, y| {
+        let n = rng.u8(..) / 4;
+        image::Rgb([
+            ((x * 255 / w) as u8).wrapping_add(n),
+            ((y * 255 / h) as u8).wrapping_add(n / 2),
+            (((x ^ y) & 0x3f) as u8).wrapping_add(n),
+        ])
+    });
+    let mut out = Vec::new();
+    jpeg_encoder::Encoder::new(&mut out, 90)
+        .encode(
+            img.as_raw(),
+            w as u16,
+            h as u16,
+            jpeg_encoder::ColorType::Rgb,
+        )
+        .expect("encoding to memory");
+    out
+}
+
+struct Device {
+    terminal: Terminal,
+    grid: usize,
+    /// Cases this terminal reported, to check on site and have rated.
+    reported: Mutex<Vec<CaseId>>,
+}
+
+struct Counters {
+    syncs: AtomicU64,
+    cases: AtomicU64,
+    photos: AtomicU64,
+    ratings: AtomicU64,
+    in_flight: AtomicUsize,
+    peak_in_flight: AtomicUsize,
+}
+
+/// Runs the load against a fresh server started from `server_bin` (found as
+/// usual) on a data folder under `work`.
+pub async fn run(config: LoadConfig, work: &Path) -> Result<LoadReport> {
+    static RECORDER: std::sync::OnceLock<RequestRecorder> = std::sync::OnceLock::new();
+    let recorder = match RECORDER.get() {
+        Some(r) => r.clone(),
+        None => {
+            let r = RequestRecorder::install()?;
+            RECORDER.get_or_init(|| r).clone()
+        }
+    };
+    recorder.take();
+    std::fs::create_dir_all(work)?;
+    let grids = config.devices.div_ceil(config.leaders_per_grid).max(1);
+    let data = work.join("server");
+    let map = work.join("city.geojson");
+    std::fs::write(&map, city_map(grids))?;
+    admin_in(&data, &["admin", "import-grids", path_str(&map)?])?;
+    let leaders: Vec<serde_json::Value> = (0..config.devices)
+        .map(|i| {
+            serde_json::json!({
+                "name": format!("网格员{i}"),
+                "grids": [format!("g{}", i / config.leaders_per_grid)],
+            })
+        })
+        .collect();
+    let leaders_file = work.join("leaders.json");
+    std::fs::write(&leaders_file, serde_json::to_vec(&leaders)?)?;
+    let issued: Vec<serde_json::Value> = serde_json::from_str(&admin_in(
+        &data,
+        &["admin", "create-leaders", path_str(&leaders_file)?],
+    )?)?;
+    let server = ServerProcess::start_in(&data)?;
+    let url = server.url.clone();
+
+    // Enrol every terminal, a few at a time.
+    let mut devices = Vec::with_capacity(config.devices);
+    for (i, leader) in issued.iter().enumerate() {
+        let dir = work.join("terminals").join(i.to_string());
+        std::fs::create_dir_all(&dir)?;
+        let account = leader["account_id"].as_str().context("account id")?;
+        let terminal = Terminal::open(&dir, TerminalConfig::new(account))?;
+        devices.push(Arc::new(Device {
+            terminal,
+            grid: i / config.leaders_per_grid,
+            reported: Mutex::new(Vec::new()),
+        }));
+    }
+    let enrol = Arc::new(tokio::sync::Semaphore::new(16));
+    let mut joins = Vec::new();
+    for (d, leader) in devices.iter().zip(&issued) {
+        let (d, url, enrol) = (d.clone(), url.clone(), enrol.clone());
+        let code = leader["code"].as_str().context("code")?.to_string();
+        joins.push(tokio::spawn(async move {
+            let _permit = enrol.acquire().await;
+            d.terminal.enrol(&url, &code, "load").await.map(|_| ())
+        }));
+    }
+    for j in joins {
+        j.await??;
+    }
+    recorder.take(); // enrolment is not what is measured
+
+    let counters = Arc::new(Counters {
+        syncs: AtomicU64::new(0),
+        cases: AtomicU64::new(0),
+        photos: AtomicU64::new(0),
+        ratings: AtomicU64::new(0),
+        in_flight: AtomicUsize::new(0),
+        peak_in_flight: AtomicUsize::new(0),
+    });
+    let pid = server.pid().context("the server runs")?;
+    let cpu_before = process_cpu_seconds(pid)?;
+    let started = Instant::now();
+    let stop_at = started + config.duration;
+    let photo_seed = Arc::new(AtomicU64::new(config.seed << 32));
+    let received: Arc<Mutex<Vec<CaseId>>> = Default::default();
+
+    // The centre: dispatches and resolves what terminals report, in batches.
+    let centre = {
+        let (data, received) = (data.clone(), received.clone());
+        tokio::spawn(async move {
+            while Instant::now() < stop_at {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                let batch: Vec<CaseId> = {
+                    let mut r = received.lock().unwrap_or_else(|e| e.into_inner());
+                    let n = r.len().min(20);
+                    r.drain(..n).collect()
+                };
+                for id in batch {
+                    let (data, id) = (data.clone(), id.to_string());
+                    let _ = tokio::task::spawn_blocking(move || -> Result<()> {
+                        admin_in(
+                            &data,
+                            &[
+                                "admin",
+                                "dispatch",
+                                &id,
+                                "--department",
+                                "市政",
+                                "--deadline-hours",
+                                "48",
+                            ],
+                        )?;
+                        admin_in(&data, &["admin", "resolve", &id, "--note", "已处理"])?;
+                        Ok(())
+                    })
+                    .await;
+                }
+            }
+        })
+    };
+
+    let mut joins = Vec::new();
+    for (i, d) in devices.iter().enumerate() {
+        let d = d.clone();
+        let (counters, photo_seed, received) =
+            (counters.clone(), photo_seed.clone(), received.clone());
+        let config = config.clone();
+        joins.push(tokio::spawn(async move {
+            let mut rng = fastrand::Rng::with_seed(config.seed ^ (i as u64 * 0x9e37_79b9));
+            let every = config.sync_every.as_secs_f64();
+            // Terminals come online spread over one period.
+            let mut next = started + Duration::from_secs_f64(rng.f64() * every);
+            loop {
+                if next >= stop_at {
+                    return Ok::<(), anyhow::Error>(());
+                }
+                tokio::time::sleep_until(next.into()).await;
+                if counters.syncs.fetch_add(1, Ordering::Relaxed) >= config.max_syncs {
+                    return Ok(());
+                }
+                if rng.f64() < config.case_share {
+                    record_case(&d, grids, &mut rng, &photo_seed, &counters).await?;
+                }
+                counters
+                    .ratings
+                    .fetch_add(check_and_rate(&d, &mut rng)?, Ordering::Relaxed);
+                let now = counters.in_flight.fetch_add(1, Ordering::Relaxed) + 1;
+                counters.peak_in_flight.fetch_max(now, Ordering::Relaxed);
+                let result = d.terminal.sync_now(None).await;
+                counters.in_flight.fetch_sub(1, Ordering::Relaxed);
+                if result.is_ok() {
+                    let mut mine = d.reported.lock().unwrap_or_else(|e| e.into_inner());
+                    let mut r = received.lock().unwrap_or_else(|e| e.into_inner());
+                    for id in mine.iter() {
+                        let status = d.terminal.case_detail_blocking(id).map(|c| c.case.status);
+                        if matches!(status, Ok(CaseStatus::Received)) && !r.contains(id) {
+                            r.push(*id);
+                        }
+                    }
+                    mine.retain(|id| {
+                        d.terminal.case_detail_blocking(id).is_ok_and(|c| {
+                            !c.case.status.is_final() && c.case.status != CaseStatus::Rated
+                        })
+                    });
+                }
+                next += Duration::from_secs_f64(every * (0.5 + rng.f64()));
+            }
+        }));
+    }
+    for j in joins {
+        j.await??;
+    }
+    let wall = started.elapsed();
+    let _ = centre.await;
+    let cpu = process_cpu_seconds(pid)? - cpu_before;
+    let peak_rss = process_peak_rss_mib(pid)?;
+    let peak = counters.peak_in_flight.load(Ordering::Relaxed).max(1);
+    let by_kind: BTreeMap<String, Latencies> = recorder.take().into_iter().collect();
+    let (ceiling_rps, ceiling) = healthz_ceiling(&url, peak, Duration::from_secs(5)).await?;
+    drop(server);
+    Ok(LoadReport {
+        config,
+        wall,
+        syncs: counters.syncs.load(Ordering::Relaxed),
+        cases_recorded: counters.cases.load(Ordering::Relaxed),
+        photos: counters.photos.load(Ordering::Relaxed),
+        ratings: counters.ratings.load(Ordering::Relaxed),
+        by_kind,
+        server_cores: cpu / wall.as_secs_f64(),
+        server_peak_rss_mib: peak_rss,
+        peak_in_flight: peak as u64,
+        ceiling_rps,
+        ceiling,
+    })
+}
+
+async fn record_case(
+    d: &Device,
+    grids: usize,
+    rng: &mut fastrand::Rng,
+    photo_seed: &AtomicU64,
+    counters: &Counters,
+) -> Result<()> {
+    let now = now_millis();
+    let point = point_in_city_grid(grids, d.grid, rng.u64(..));
+    let case = d.terminal.create_case(
+        CaseDraft {
+            category: Category::Environment,
+            title: "路灯不亮".into(),
+            description: "夜间整条街路灯不亮，居民出行不便".into(),
+            location: Some(Location {
+                point,
+                address: Some("幸福街".into()),
+            }),
+            occurred_at: now,
+            proposed_deadline: Some(now + 2 * DAY),
+        },
+        Some(point),
+    )?;
+    for _ in 0..rng.usize(1..=3) {
+        let bytes = camera_photo(photo_seed.fetch_add(1, Ordering::Relaxed));
+        d.terminal
+            .add_photo(&case.id, PhotoSource::Bytes(bytes))
+            .await?;
+        counters.photos.fetch_add(1, Ordering::Relaxed);
+    }
+    d.terminal.submit_case(&case.id)?;
+    d.reported
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(case.id);
+    counters.cases.fetch_add(1, Ordering::Relaxed);
+    Ok(())
+}
+
+/// The grid leader checks resolved cases on site and has verified ones rated.
+fn check_and_rate(d: &Device, rng: &mut fastrand::Rng) -> Result<u64> {
+    let mine: Vec<CaseId> = d.reported.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut rated = 0;
+    for id in mine {
+        match d.terminal.case_detail_blocking(&id)?.case.status {
+            CaseStatus::Resolved => {
+                d.terminal
+                    .verify_case(&id, true, "已现场核实", vec![], None)?;
+            }
+            CaseStatus::Verified => {
+                let face = if rng.f64() < 0.9 {
+                    Face::Smiley
+                } else {
+                    Face::Frowny
+                };
+                d.terminal.rate_case(&id, face, "")?;
+                rated += 1;
+            }
+            _ => {}
+        }
+    }
+    Ok(rated)
+}
+
+/// `/healthz` with `concurrency` clients in a closed loop for `how_long`.
+async fn healthz_ceiling(
+    url: &str,
+    concurrency: usize,
+    how_long: Duration,
+) -> Result<(f64, Latencies)> {
+    let client = reqwest::Client::new();
+    let stop = Instant::now() + how_long;
+    let started = Instant::now();
+    let mut joins = Vec::new();
+    for _ in 0..concurrency {
+        let (client, url) = (client.clone(), format!("{url}/healthz"));
+        joins.push(tokio::spawn(async move {
+            let mut l = Latencies::default();
+            while Instant::now() < stop {
+                let t = Instant::now();
+                match client.get(&url).send().await {
+                    Ok(r) if r.status().is_success() => {
+                        let _ = r.bytes().await;
+                        l.samples.push(t.elapsed().as_secs_f64() * 1000.0);
+                    }
+                    Ok(r) => *l.errors.entry(r.status().to_string()).or_default() += 1,
+                    Err(_) => *l.errors.entry("transport".into()).or_default() += 1,
+                }
+            }
+            l
+        }));
+    }
+    let mut all = Latencies::default();
+    for j in joins {
+        let l = j.await?;
+        all.samples.extend(l.samples);
+        for (k, v) in l.errors {
+            *all.errors.entry(k).or_default() += v;
+        }
+    }
+    let rps = all.samples.len() as f64 / started.elapsed().as_secs_f64();
+    Ok((rps, all))
+}
+
+fn path_str(p: &Path) -> Result<&str> {
+    p.to_str().context("a UTF-8 path")
+}
+
+/// User + system CPU seconds a process has used (Linux `/proc`).
+pub fn process_cpu_seconds(pid: u32) -> Result<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // Fields after the command name, which may hold spaces, in parentheses.
+    let rest = stat.rsplit_once(')').context("/proc stat format")?.1;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields[11].parse::<f64>()? + fields[12].parse::<f64>()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Ok(ticks / hz)
+}
+
+/// A process's peak resident memory in MiB (Linux `VmHWM`).
+pub fn process_peak_rss_mib(pid: u32) -> Result<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let kb: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .context("VmHWM")?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()?;
+    Ok(kb / 1024.0)
+}
+
+/// Where the load generator keeps its terminals and server data.
+pub fn work_dir(keep: Option<PathBuf>) -> Result<(PathBuf, Option<tempfile::TempDir>)> {
+    match keep {
+        Some(p) => {
+            std::fs::create_dir_all(&p)?;
+            Ok((p, None))
+        }
+        None => {
+            let t = tempfile::Builder::new()
+                .prefix("gridcase-load-")
+                .tempdir()?;
+            Ok((t.path().to_path_buf(), Some(t)))
+        }
+    }
+}
