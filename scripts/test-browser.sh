@@ -41,6 +41,7 @@ cleanup() {
 trap cleanup EXIT
 
 SERVER_DATA=$WORK/server
+export GRIDCASE_LOG=warn
 admin() { "$SERVER_BIN" --data-dir "$SERVER_DATA" admin "$@"; }
 json_field() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s)[process.argv[1]]))' "$1"; }
 
@@ -56,7 +57,7 @@ LEADER_ACCOUNT=$(echo "$LEADER" | json_field account_id)
 
 # An ephemeral port: the OS picks one free, the server binds it a moment later.
 PORT=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
-GRIDCASE_LOG=warn "$SERVER_BIN" --data-dir "$SERVER_DATA" serve --listen "127.0.0.1:$PORT" \
+"$SERVER_BIN" --data-dir "$SERVER_DATA" serve --listen "127.0.0.1:$PORT" \
   --deadline-period-secs 0 >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 URL="http://127.0.0.1:$PORT"

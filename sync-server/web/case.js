@@ -57,7 +57,7 @@
     if (!list.length) return h("p", { class: "muted" }, T("case_no_photos"));
     return h("div", { class: "photos" }, list.map(function (p) {
       return h("a", { href: base + "/photos/" + p.sha256, target: "_blank", rel: "noopener" },
-        h("img", { src: base + "/photos/" + p.thumb_sha256, alt: T("case_photos"), loading: "lazy",
+        h("img", { src: base + "/photos/" + p.thumb_sha256, alt: T("case_photos"),
           width: 160, height: Math.round(160 * p.height / Math.max(1, p.width)) }));
     }));
   }

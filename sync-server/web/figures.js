@@ -47,17 +47,21 @@
     var height = 200, top = 16, bottom = 24, plot = height - top - bottom;
     var n = lines.length;
     var max = Math.max.apply(null, lines.map(function (l) { return l.cases; }).concat([1]));
-    var step = 100 / n;
+    // At least six slots, so one month is a column, not a wall.
+    var step = 100 / Math.max(n, 6);
+    var offset = (100 - n * step) / 2;
     var parts = [
       svg("line", { x1: 0, x2: "100%", y1: top + plot, y2: top + plot, class: "axis" })
     ];
     var previous = null;
     lines.forEach(function (l, i) {
-      var x = i * step;
+      var x = offset + i * step;
       var bh = l.cases / max * plot;
       parts.push(svg("rect", { x: (x + step * 0.2).toFixed(2) + "%", y: top + plot - bh, width: (step * 0.6).toFixed(2) + "%",
         height: bh, class: "bar" }, svg("title", {}, l.key + ": " + l.cases)));
-      parts.push(svg("text", { x: (x + step / 2).toFixed(2) + "%", y: top + plot - bh - 3, "text-anchor": "middle", class: "value" }, String(l.cases)));
+      var inside = bh > 20;
+      parts.push(svg("text", { x: (x + step / 2).toFixed(2) + "%", y: inside ? top + plot - 6 : top + plot - bh - 3,
+        "text-anchor": "middle", class: inside ? "value inside" : "value" }, String(l.cases)));
       parts.push(svg("text", { x: (x + step / 2).toFixed(2) + "%", y: height - 6, "text-anchor": "middle", class: "label" },
         (l.key || "").slice(n > 6 ? 5 : 0)));
       if (l.closure_rate !== null && l.closure_rate !== undefined) {

@@ -87,7 +87,12 @@
         return LEVELS.indexOf(a.properties.level) - LEVELS.indexOf(b.properties.level);
       });
       var placed = found.cases.filter(function (c) { return c.lat !== null && c.lon !== null; });
-      var b = G.bounds(shapes, placed.map(function (c) { return [c.lon, c.lat]; }));
+      // The first view fits the grids and the cases, not the whole county
+      // around them: grids are where the work is.
+      var grids = shapes.filter(function (f) {
+        return f.properties.level === "grid" || f.properties.level === "micro_grid";
+      });
+      var b = G.bounds(grids.length ? grids : shapes, placed.map(function (c) { return [c.lon, c.lat]; }));
       var legend = h("ul", { class: "legend" }, ["waiting", "open", "overdue", "done"].map(function (g) {
         return h("li", {}, h("span", { class: "dot " + g }), T("legend_" + g));
       }));
@@ -103,7 +108,7 @@
       }
       var project = G.projection(b);
       var corner = project(b[2], b[1]);
-      var margin = Math.max(corner[0], corner[1]) * 0.03;
+      var margin = Math.max(corner[0], corner[1]) * 0.08;
       var initial = [-margin, -margin, corner[0] + 2 * margin, corner[1] + 2 * margin];
       var baseR = Math.max(initial[2], initial[3]) / 140;
       var points = placed.map(function (c) {

@@ -64,7 +64,11 @@ async fn a_county_gets_its_own_figures_and_exports_only() {
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
     assert_eq!(body["field"], "unit");
     let (status, _) = centre.get(&k1, "/v1/figures?unit=c").await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "the city is above the county");
+    assert_eq!(
+        status,
+        StatusCode::FORBIDDEN,
+        "the city is above the county"
+    );
 
     let (status, csv) = cases_in_csv(&centre, &k1, "").await;
     assert_eq!(status, StatusCode::OK);
@@ -73,9 +77,7 @@ async fn a_county_gets_its_own_figures_and_exports_only() {
     assert_eq!(status, StatusCode::FORBIDDEN);
     let (_, csv) = cases_in_csv(&centre, &k2, "").await;
     assert!(has(&csv, in_k2) && !has(&csv, in_k1));
-    let (status, geojson) = centre
-        .get(&k2, "/v1/export/cases.geojson?unit=k-1")
-        .await;
+    let (status, geojson) = centre.get(&k2, "/v1/export/cases.geojson?unit=k-1").await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{geojson}");
 }
 
@@ -96,7 +98,10 @@ async fn a_department_gets_the_cases_dispatched_to_it() {
     let municipal = centre.handler("shizheng", &centre.municipal).await;
 
     assert_eq!(total(&centre, &k1, "").await.1, 3);
-    assert_eq!(total(&centre, &municipal, "").await, (StatusCode::OK, 1.into()));
+    assert_eq!(
+        total(&centre, &municipal, "").await,
+        (StatusCode::OK, 1.into())
+    );
     assert_eq!(total(&centre, &municipal, "?unit=g-1").await.1, 1);
     let (_, csv) = cases_in_csv(&centre, &municipal, "").await;
     assert!(has(&csv, ours) && !has(&csv, theirs) && !has(&csv, waiting));
