@@ -117,17 +117,37 @@
           svg("circle", { cx: xy[0], cy: xy[1], r: baseR, class: "case-dot " + group(c), "data-case": c.case_id },
             svg("title", {}, c.title + " · " + G.status(c.status))));
       });
+      // Grid names at the middle of each grid's outline, sized like the dots.
+      var labels = svg("g", { class: "unit-labels" }, grids.filter(function (f) {
+        return f.properties.level === "grid";
+      }).map(function (f) {
+        var gb = G.bounds([f]);
+        var c = project((gb[0] + gb[2]) / 2, (gb[1] + gb[3]) / 2);
+        return svg("text", { x: c[0], y: c[1], "text-anchor": "middle", "font-size": baseR * 2.2 }, f.properties.name);
+      }));
       var layer = svg("g", { class: "cases" }, points);
       var el = svg("svg", { class: "case-map", viewBox: initial.join(" "), role: "img", "aria-label": T("map_title") },
         svg("g", { class: "units" }, shapes.map(function (f) {
           return G.unitPath(f, project, { "vector-effect": "non-scaling-stroke" });
         })),
+        labels,
         layer);
-      var control = panZoom(el, initial, function (scale) {
+      // Dots and names keep their size on screen (7 px, 12 px) at any zoom
+      // and on any screen: sized in map units per screen pixel.
+      function keepSizes() {
+        var rect = el.getBoundingClientRect();
+        var box = el.viewBox.baseVal;
+        if (!rect.width || !rect.height) return;
+        var perPx = Math.max(box.width / rect.width, box.height / rect.height);
         Array.prototype.forEach.call(layer.querySelectorAll("circle"), function (c) {
-          c.setAttribute("r", baseR * Math.max(scale, 0.05));
+          c.setAttribute("r", 7 * perPx);
         });
-      });
+        Array.prototype.forEach.call(labels.querySelectorAll("text"), function (t) {
+          t.setAttribute("font-size", 12 * perPx);
+        });
+      }
+      var control = panZoom(el, initial, keepSizes);
+      window.addEventListener("resize", keepSizes);
       G.append(main, [
         h("div", { class: "map-bar" },
           h("span", { class: "muted", id: "map-count" }, T("map_count", placed.length, found.cases.length - placed.length)),
@@ -139,6 +159,7 @@
             h("button", { type: "button", onclick: control.reset }, T("map_reset")))),
         h("div", { class: "map-frame" }, el)
       ]);
+      keepSizes();
     }).catch(function (err) { G.showError(main, err); });
   });
 })(Gridcase);
