@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test Gridcase has: Rust (format, lints, unit and cross-component tests),
-# the Kotlin bindings on the JVM, and the generated Swift parsed. Works on a
-# fresh machine: it installs what it needs (run as root for apt).
+# the dashboard in headless Chromium, the Kotlin bindings on the JVM, and the
+# generated Swift parsed. Works on a fresh machine: it installs what it needs
+# (run as root for apt).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -36,6 +37,9 @@ echo "ok: rustls on ring, no OpenSSL"
 step "rust tests"
 cargo test --workspace 2>&1 | tee "$LOG_DIR/cargo-test.log"
 
+step "dashboard in headless Chromium"
+bash scripts/test-browser.sh 2>&1 | tee "$LOG_DIR/browser.log"
+
 step "kotlin on the JVM"
 bash scripts/test-android.sh 2>&1 | tee "$LOG_DIR/android.log"
 
@@ -46,6 +50,7 @@ step "summary"
 passed=$(grep -Eo 'test result: ok\. [0-9]+ passed' "$LOG_DIR/cargo-test.log" | awk '{s+=$4} END {print s+0}')
 kt=$(grep -Eo 'Tests run: [0-9]+, Failures: 0, Errors: 0' "$LOG_DIR/android.log" | tail -1 | awk '{print $3}' | tr -d ,)
 sw=$(grep -Eo 'swift-parse: [0-9]+ passed' "$LOG_DIR/ios.log" | tail -1 | awk '{print $2}')
-total=$((passed + ${kt:-0} + ${sw:-0}))
-echo "rust: $passed, kotlin: ${kt:-0}, swift files: ${sw:-0}"
+br=$(grep -Eo 'browser: [0-9]+ passed' "$LOG_DIR/browser.log" | tail -1 | awk '{print $2}')
+total=$((passed + ${kt:-0} + ${sw:-0} + ${br:-0}))
+echo "rust: $passed, browser: ${br:-0}, kotlin: ${kt:-0}, swift files: ${sw:-0}"
 echo "all: $total passed, 0 failed"

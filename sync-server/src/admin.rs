@@ -485,6 +485,7 @@ impl Admin {
         let map = self.grids.current(&self.conn)?;
         let q = ExportQuery {
             unit: unit.map(str::to_string),
+            department: None,
             period,
         };
         let cases = export::select(&self.conn, &map, &q)?;

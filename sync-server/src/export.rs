@@ -17,6 +17,8 @@ use rusqlite::{named_params, Connection};
 use serde_json::{json, Value};
 
 use crate::calendar::{self, Period};
+use crate::centre::session::StaffSession;
+use crate::centre::staff::Staff;
 use crate::error::AppError;
 use crate::open311::requests::{status_note, Open311Status};
 use crate::public::PublicCase;
@@ -26,6 +28,8 @@ use crate::public::PublicCase;
 pub struct ExportQuery {
     /// The unit and everything under it; `None`: every case.
     pub unit: Option<String>,
+    /// Only the cases dispatched to this department (a handler's export).
+    pub department: Option<String>,
     /// On the time each case was reported.
     pub period: Period,
 }
@@ -46,10 +50,17 @@ pub fn select(
          WHERE c.status != 'draft' AND c.created_at >= :from AND c.created_at < :to
            AND (:unit IS NULL OR EXISTS (
                SELECT 1 FROM case_scopes s WHERE s.case_id = c.id AND s.unit_id = :unit))
+           AND (:department IS NULL OR EXISTS (
+               SELECT 1 FROM case_desk d WHERE d.case_id = c.id AND d.department_id = :department))
          ORDER BY c.created_at, c.id",
     )?;
     let rows = stmt.query_map(
-        named_params! {":from": q.period.from, ":to": q.period.to, ":unit": q.unit},
+        named_params! {
+            ":from": q.period.from,
+            ":to": q.period.to,
+            ":unit": q.unit,
+            ":department": q.department,
+        },
         |r| Ok((r.get::<_, String>(0)?, r.get::<_, Option<Millis>>(1)?)),
     )?;
     let mut out = Vec::new();
@@ -211,8 +222,9 @@ pub fn to_geojson(cases: &[PublicCase], map: &GridMap, now: Millis) -> String {
 }
 
 /// The query of both export endpoints: `unit`, `from`, `to` (all optional;
-/// the default period is everything).
-fn export_query(raw: Option<&str>) -> Result<ExportQuery, AppError> {
+/// the default period is everything), with the unit still to be narrowed to
+/// what the member of staff answers for.
+fn export_query(raw: Option<&str>) -> Result<(ExportQuery, Option<String>), AppError> {
     let params = crate::query::QueryParams::parse(raw)?;
     let period = Period::parse(
         params.get("from"),
@@ -223,25 +235,45 @@ fn export_query(raw: Option<&str>) -> Result<ExportQuery, AppError> {
         },
     )
     .map_err(crate::query::invalid)?;
-    Ok(ExportQuery {
-        unit: params.get("unit").map(str::to_string),
-        period,
-    })
+    let requested = params.get("unit").map(str::to_string);
+    Ok((
+        ExportQuery {
+            unit: None,
+            department: None,
+            period,
+        },
+        requested,
+    ))
 }
 
-/// `GET /v1/export/cases.csv`.
+/// The cases of the export `raw` asks for, within what `staff` answers for.
+fn select_for(
+    conn: &Connection,
+    map: &GridMap,
+    staff: &Staff,
+    raw: Option<&str>,
+) -> Result<Vec<PublicCase>, AppError> {
+    let (mut q, requested) = export_query(raw)?;
+    let scope = staff.report_scope(map, requested.as_deref())?;
+    q.unit = scope.unit;
+    q.department = scope.department;
+    select(conn, map, &q)
+}
+
+/// `GET /v1/export/cases.csv`, for a member of staff.
 pub(crate) async fn csv_handler(
     State(state): State<crate::AppState>,
+    session: StaffSession,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
-    let q = export_query(raw.as_deref())?;
     let grids = state.grids.clone();
     let now = now_millis();
     let body = state
         .db
         .read(move |tx| {
             let map = grids.current(tx)?;
-            to_csv(&select(tx, &map, &q)?, &map, now)
+            let cases = select_for(tx, &map, &session.staff, raw.as_deref())?;
+            to_csv(&cases, &map, now)
         })
         .await?;
     Ok((
@@ -257,19 +289,20 @@ pub(crate) async fn csv_handler(
         .into_response())
 }
 
-/// `GET /v1/export/cases.geojson`.
+/// `GET /v1/export/cases.geojson`, for a member of staff.
 pub(crate) async fn geojson_handler(
     State(state): State<crate::AppState>,
+    session: StaffSession,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
-    let q = export_query(raw.as_deref())?;
     let grids = state.grids.clone();
     let now = now_millis();
     let body = state
         .db
         .read(move |tx| {
             let map = grids.current(tx)?;
-            Ok(to_geojson(&select(tx, &map, &q)?, &map, now))
+            let cases = select_for(tx, &map, &session.staff, raw.as_deref())?;
+            Ok(to_geojson(&cases, &map, now))
         })
         .await?;
     Ok(([(header::CONTENT_TYPE, "application/geo+json")], body).into_response())

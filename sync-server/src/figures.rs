@@ -52,6 +52,7 @@ use rusqlite::{Connection, ToSql};
 use serde::Serialize;
 
 use crate::calendar::{self, Period};
+use crate::centre::session::StaffSession;
 use crate::error::AppError;
 
 /// When a rise in a category is worth a warning.
@@ -79,6 +80,8 @@ pub struct FiguresQuery {
     /// The unit whose cases count (and whose children are the areas); `None`:
     /// every case, with the top-level units as areas.
     pub unit: Option<String>,
+    /// Only the cases dispatched to this department (a handler's figures).
+    pub department: Option<String>,
     pub period: Period,
     /// Decides which open cases are already late.
     pub now: Millis,
@@ -206,7 +209,9 @@ fn tally_columns() -> String {
 
 const IN_SCOPE: &str = "c.status != 'draft' AND c.created_at >= :from AND c.created_at < :to
     AND (:unit IS NULL OR EXISTS (
-        SELECT 1 FROM case_scopes s WHERE s.case_id = c.id AND s.unit_id = :unit))";
+        SELECT 1 FROM case_scopes s WHERE s.case_id = c.id AND s.unit_id = :unit))
+    AND (:department IS NULL OR EXISTS (
+        SELECT 1 FROM case_desk dd WHERE dd.case_id = c.id AND dd.department_id = :department))";
 
 /// `strftime` over the centre's clock: the month a case was reported in.
 const MONTH: &str = "strftime('%Y-%m', (c.created_at + :offset) / 1000, 'unixepoch')";
@@ -215,6 +220,7 @@ struct Params {
     from: Millis,
     to: Millis,
     unit: Option<String>,
+    department: Option<String>,
     now: Millis,
     offset: Millis,
     areas: String,
@@ -223,10 +229,11 @@ struct Params {
 impl Params {
     /// The named parameters `sql` uses (SQLite refuses a name it does not have).
     fn bind<'a>(&'a self, sql: &str) -> Vec<(&'static str, &'a dyn ToSql)> {
-        let all: [(&'static str, &'a dyn ToSql); 6] = [
+        let all: [(&'static str, &'a dyn ToSql); 7] = [
             (":from", &self.from),
             (":to", &self.to),
             (":unit", &self.unit),
+            (":department", &self.department),
             (":now", &self.now),
             (":offset", &self.offset),
             (":areas", &self.areas),
@@ -298,6 +305,7 @@ pub fn compute(conn: &Connection, map: &GridMap, q: &FiguresQuery) -> Result<Fig
         from: q.period.from,
         to: q.period.to,
         unit: q.unit.clone(),
+        department: q.department.clone(),
         now: q.now,
         offset: calendar::offset_millis(),
         areas: serde_json::json!(area_ids).to_string(),
@@ -438,6 +446,7 @@ fn warnings(
         from: calendar::previous_month_start(first),
         to: calendar::next_month_start(last),
         unit: params.unit.clone(),
+        department: params.department.clone(),
         now: params.now,
         offset: params.offset,
         areas: params.areas.clone(),
@@ -513,9 +522,13 @@ pub fn last_twelve_months(now: Millis) -> Period {
     }
 }
 
-/// `GET /v1/figures?unit=&from=&to=&rise_percent=&min_cases=`.
+/// `GET /v1/figures?unit=&from=&to=&rise_percent=&min_cases=`: for a member
+/// of staff, within what they answer for ([`Staff::report_scope`]).
+///
+/// [`Staff::report_scope`]: crate::centre::staff::Staff::report_scope
 pub(crate) async fn figures_handler(
     State(state): State<crate::AppState>,
+    session: StaffSession,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Figures>, AppError> {
     let params = crate::query::QueryParams::parse(raw.as_deref())?;
@@ -527,8 +540,10 @@ pub(crate) async fn figures_handler(
     )
     .map_err(crate::query::invalid)?;
     let defaults = WarningRule::default();
-    let query = FiguresQuery {
-        unit: params.get("unit").map(str::to_string),
+    let requested = params.get("unit").map(str::to_string);
+    let mut query = FiguresQuery {
+        unit: None,
+        department: None,
         period,
         now,
         warning: WarningRule {
@@ -539,7 +554,13 @@ pub(crate) async fn figures_handler(
     let grids = state.grids.clone();
     let figures = state
         .db
-        .read(move |tx| compute(tx, &grids.current(tx)?, &query))
+        .read(move |tx| {
+            let map = grids.current(tx)?;
+            let scope = session.staff.report_scope(&map, requested.as_deref())?;
+            query.unit = scope.unit;
+            query.department = scope.department;
+            compute(tx, &map, &query)
+        })
         .await?;
     Ok(Json(figures))
 }
@@ -654,6 +675,7 @@ mod tests {
     fn june(unit: Option<&str>, rule: WarningRule) -> FiguresQuery {
         FiguresQuery {
             unit: unit.map(str::to_string),
+            department: None,
             period: Period {
                 from: at("2025-06-01"),
                 to: at("2025-07-01"),

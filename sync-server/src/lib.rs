@@ -21,6 +21,7 @@ pub mod photos;
 pub mod public;
 pub mod query;
 pub mod sync;
+pub mod web;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -131,6 +132,7 @@ pub fn build_app(state: AppState) -> Router {
         .route("/v1/export/cases.csv", get(export::csv_handler))
         .route("/v1/export/cases.geojson", get(export::geojson_handler))
         .merge(open311::routes())
+        .merge(web::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(SMALL_BODY_LIMIT))

@@ -70,6 +70,9 @@ pub struct QueueRow {
     pub received_at: Millis,
     pub updated_at: Millis,
     pub reopen_reason: Option<String>,
+    /// Where the case is, for the map of the queue.
+    pub lat: Option<f64>,
+    pub lon: Option<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -197,7 +200,9 @@ pub fn list(
     let rows_sql = format!(
         "SELECT c.id, c.status, d.category, d.title, c.grid_id, d.queue_unit_id, d.department_id,
                 dep.name, d.deadline, c.status IN {AWAITING_HANDLING} AND d.deadline < :now,
-                json_extract(c.state, '$.chase_count'), d.received_at, c.updated_at, d.reopen_reason
+                json_extract(c.state, '$.chase_count'), d.received_at, c.updated_at, d.reopen_reason,
+                json_extract(c.state, '$.location.point.lat'),
+                json_extract(c.state, '$.location.point.lon')
          {from} WHERE {where_sql}
          ORDER BY d.deadline IS NULL, d.deadline, d.received_at, c.id
          LIMIT :limit OFFSET :offset"
@@ -238,6 +243,8 @@ pub fn list(
             received_at: r.get(11)?,
             updated_at: r.get(12)?,
             reopen_reason: r.get(13)?,
+            lat: r.get(14)?,
+            lon: r.get(15)?,
         })
     })?;
     Ok(QueuePage {

@@ -140,6 +140,57 @@ impl Staff {
     }
 }
 
+/// Which cases a member of staff may count and export: the figures and the
+/// export endpoints narrow every query by it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReportScope {
+    /// The unit (and everything under it); `None`: every unit.
+    pub unit: Option<String>,
+    /// Only cases dispatched to this department.
+    pub department: Option<String>,
+}
+
+impl Staff {
+    /// The scope of a report this person asks for on `requested` unit: a
+    /// dispatcher or supervisor gets their own unit or one under it (their own
+    /// by default), a handler their department's cases in any unit.
+    pub fn report_scope(
+        &self,
+        map: &GridMap,
+        requested: Option<&str>,
+    ) -> Result<ReportScope, AppError> {
+        if let Some(unit) = requested {
+            if map.get(unit).is_none() {
+                return Err(AppError::invalid("unit", "unit: is not in the grid map"));
+            }
+        }
+        match self.role {
+            StaffRole::Department => Ok(ReportScope {
+                unit: requested.map(str::to_string),
+                // The CHECK on staff gives every handler a department; an
+                // empty id matches no case rather than every case.
+                department: Some(self.department_id.clone().unwrap_or_default()),
+            }),
+            StaffRole::Dispatcher | StaffRole::Supervisor => {
+                let own = self.unit_id.as_deref().unwrap_or("");
+                let unit = requested.unwrap_or(own);
+                if unit != own && !map.is_within(unit, own) {
+                    return Err(AppError::new(
+                        axum::http::StatusCode::FORBIDDEN,
+                        crate::error::codes::FORBIDDEN,
+                        "unit: is outside the area you answer for",
+                    )
+                    .with_field("unit"));
+                }
+                Ok(ReportScope {
+                    unit: Some(unit.to_string()),
+                    department: None,
+                })
+            }
+        }
+    }
+}
+
 pub(crate) fn load_staff(conn: &Connection, staff_id: &str) -> Result<Option<Staff>, AppError> {
     Ok(conn
         .prepare_cached(

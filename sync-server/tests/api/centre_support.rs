@@ -57,6 +57,32 @@ pub fn session_cookie(resp: &reqwest::Response) -> Option<String> {
         .map(|v| v.split(';').next().unwrap().to_string())
 }
 
+/// Logs in a new supervisor of `unit` on `server` and answers their session
+/// cookie: figures and exports are for staff only.
+pub async fn supervisor_cookie(server: &Server, unit: &str) -> String {
+    let login = format!("supervisor-{unit}");
+    server
+        .admin()
+        .create_staff(&NewStaff {
+            login: login.clone(),
+            name: "督导".into(),
+            role: StaffRole::Supervisor,
+            unit_id: Some(unit.into()),
+            department_id: None,
+            password: PASSWORD.into(),
+        })
+        .unwrap();
+    let resp = server
+        .http
+        .post(server.url("/v1/centre/login"))
+        .json(&json!({"login": login, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    session_cookie(&resp).expect("a session cookie")
+}
+
 /// The county map, with departments: 市政 (k-1 only), 住建 (everywhere).
 pub struct Centre {
     pub server: Server,

@@ -9,6 +9,7 @@ use gridcase_server::calendar::Period;
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use crate::centre_support::supervisor_cookie;
 use crate::common::*;
 
 /// A case reported with these words.
@@ -30,8 +31,14 @@ async fn report(
     id
 }
 
-async fn get_text(server: &Server, path: &str) -> (StatusCode, String) {
-    let resp = server.http.get(server.url(path)).send().await.unwrap();
+async fn get_text(server: &Server, cookie: &str, path: &str) -> (StatusCode, String) {
+    let resp = server
+        .http
+        .get(server.url(path))
+        .header("cookie", cookie)
+        .send()
+        .await
+        .unwrap();
     (resp.status(), resp.text().await.unwrap())
 }
 
@@ -48,6 +55,7 @@ fn rows(csv_text: &str) -> Vec<csv::StringRecord> {
 #[tokio::test]
 async fn exports_filter_by_area_and_period_and_neutralise_formulas() {
     let server = Server::start().await;
+    let city = supervisor_cookie(&server, "c-1").await;
     let leader = server.leader("张三", &["t-1"]).await;
     let manhole = report(
         &server,
@@ -80,7 +88,7 @@ async fn exports_filter_by_area_and_period_and_neutralise_formulas() {
             .await,
     );
 
-    let (status, text) = get_text(&server, "/v1/export/cases.csv?unit=g-1").await;
+    let (status, text) = get_text(&server, &city, "/v1/export/cases.csv?unit=g-1").await;
     assert_eq!(status, StatusCode::OK, "{text}");
     let rows = rows(&text);
     assert_eq!(rows.len(), 2, "g-1 and its micro-grid, no draft");
@@ -104,16 +112,17 @@ async fn exports_filter_by_area_and_period_and_neutralise_formulas() {
     assert!(!text.contains("张家兄弟"));
     assert!(!text.contains(&leader.account_id), "no reporter");
 
-    let (_, text) = get_text(&server, "/v1/export/cases.csv?unit=t-1").await;
+    let (_, text) = get_text(&server, &city, "/v1/export/cases.csv?unit=t-1").await;
     assert_eq!(self::rows(&text).len(), 3);
     let (_, text) = get_text(
         &server,
+        &city,
         "/v1/export/cases.csv?unit=t-1&from=2020-01-01&to=2020-12-31",
     )
     .await;
     assert_eq!(self::rows(&text).len(), 0);
 
-    let (status, text) = get_text(&server, "/v1/export/cases.geojson?unit=g-1").await;
+    let (status, text) = get_text(&server, &city, "/v1/export/cases.geojson?unit=g-1").await;
     assert_eq!(status, StatusCode::OK);
     let geo: Value = serde_json::from_str(&text).unwrap();
     assert_eq!(geo["type"], "FeatureCollection");
@@ -139,7 +148,8 @@ async fn exports_filter_by_area_and_period_and_neutralise_formulas() {
         .send(
             server
                 .http
-                .get(server.url("/v1/export/cases.csv?unit=nowhere")),
+                .get(server.url("/v1/export/cases.csv?unit=nowhere"))
+                .header("cookie", &city),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
@@ -148,7 +158,8 @@ async fn exports_filter_by_area_and_period_and_neutralise_formulas() {
         .send(
             server
                 .http
-                .get(server.url("/v1/export/cases.geojson?to=soon")),
+                .get(server.url("/v1/export/cases.geojson?to=soon"))
+                .header("cookie", &city),
         )
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);

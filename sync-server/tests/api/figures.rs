@@ -3,17 +3,24 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 
+use crate::centre_support::supervisor_cookie;
 use crate::common::*;
 
-async fn figures(server: &Server, query: &str) -> (StatusCode, Value) {
+async fn figures(server: &Server, cookie: &str, query: &str) -> (StatusCode, Value) {
     server
-        .send(server.http.get(server.url(&format!("/v1/figures{query}"))))
+        .send(
+            server
+                .http
+                .get(server.url(&format!("/v1/figures{query}")))
+                .header("cookie", cookie),
+        )
         .await
 }
 
 #[tokio::test]
 async fn figures_count_what_terminals_and_the_centre_recorded() {
     let server = Server::start().await;
+    let city = supervisor_cookie(&server, "c-1").await;
     let leader = server.leader("张三", &["g-1"]).await;
     let other = server.leader("李四", &["g-2"]).await;
     let done = reported_case(&server, &leader, in_g1()).await;
@@ -39,7 +46,7 @@ async fn figures_count_what_terminals_and_the_centre_recorded() {
             .await,
     );
 
-    let (status, f) = figures(&server, "?unit=t-1").await;
+    let (status, f) = figures(&server, &city, "?unit=t-1").await;
     assert_eq!(status, StatusCode::OK, "{f}");
     let t = &f["total"];
     assert_eq!(t["cases"], 3);
@@ -63,9 +70,9 @@ async fn figures_count_what_terminals_and_the_centre_recorded() {
     assert_eq!(f["by_category"][0]["name"], "下水井塌陷");
 
     // A grid's own figures; a period before anything happened.
-    let (_, f) = figures(&server, "?unit=g-1").await;
+    let (_, f) = figures(&server, &city, "?unit=g-1").await;
     assert_eq!(f["total"]["cases"], 2);
-    let (_, f) = figures(&server, "?from=2020-01-01&to=2020-12-31").await;
+    let (_, f) = figures(&server, &city, "?from=2020-01-01&to=2020-12-31").await;
     assert_eq!(f["total"]["cases"], 0);
     assert!(f["total"]["closure_rate"].is_null());
 
@@ -76,7 +83,7 @@ async fn figures_count_what_terminals_and_the_centre_recorded() {
         ("?rise_percent=lots", "rise_percent"),
         ("?unit=g-1&unit=g-2", "unit"),
     ] {
-        let (status, body) = figures(&server, query).await;
+        let (status, body) = figures(&server, &city, query).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}");
         assert_eq!(body["field"], field, "{query}: {body}");
     }

@@ -17,3 +17,4 @@ mod pull;
 mod push;
 mod rating_link;
 mod recovery;
+mod report_scope;
