@@ -662,3 +662,86 @@ pub fn work_dir(keep: Option<PathBuf>) -> Result<(PathBuf, Option<tempfile::Temp
         }
     }
 }
+
+/// Runs `config`, then again with the same terminals syncing twice as often
+/// each round (`round_duration` each), until the p99 of pushes or pulls passes
+/// one second or a request fails. Returns every report and the round that
+/// broke, if any did within `max_rounds`.
+pub async fn find_breaking_point(
+    config: LoadConfig,
+    round_duration: Duration,
+    max_rounds: usize,
+    work: &Path,
+) -> Result<(Vec<LoadReport>, Option<usize>)> {
+    let mut reports = vec![run(config.clone(), &work.join("run-0")).await?];
+    let mut c = config;
+    c.duration = round_duration;
+    for round in 1..=max_rounds {
+        c.sync_every /= 2;
+        let r = run(c.clone(), &work.join(format!("run-{round}"))).await?;
+        let broke = r.p99("push").max(r.p99("pull")) > 1_000.0 || r.errors() > 0;
+        reports.push(r);
+        if broke {
+            return Ok((reports, Some(round)));
+        }
+    }
+    Ok((reports, None))
+}
+
+impl LoadReport {
+    /// The benchmark table's rows: the first run against the target and the
+    /// ceiling, and the breaking point.
+    pub fn markdown_rows(reports: &[LoadReport], broke: Option<usize>) -> Vec<String> {
+        let mut rows = Vec::new();
+        let Some(first) = reports.first() else {
+            return rows;
+        };
+        let ceiling_p99 = first.ceiling.percentile(99.0);
+        for kind in ["push", "pull"] {
+            let p99 = first.p99(kind);
+            rows.push(format!(
+                "| load: {} terminals, a sync each every {:.0} s: {kind} p99 (target < 100 ms, 0 errors: {} errors) | {p99:.1} ms | /healthz p99 at the same concurrency ({}): {ceiling_p99:.1} ms | {:.1}× |",
+                first.config.devices,
+                first.config.sync_every.as_secs_f64(),
+                first.errors(),
+                first.peak_in_flight,
+                if ceiling_p99 > 0.0 { p99 / ceiling_p99 } else { 0.0 }
+            ));
+        }
+        rows.push(format!(
+            "| load: server at that rate | {:.2} cores, peak RSS {:.1} MiB | /healthz: {:.0} requests/s | |",
+            first.server_cores, first.server_peak_rss_mib, first.ceiling_rps
+        ));
+        match broke.and_then(|i| reports.get(i)) {
+            Some(r) => rows.push(format!(
+                "| load: breaking point (p99 of pushes or pulls > 1 s, or errors) | {:.1} syncs/s = {:.0} terminals syncing every 5 min (p99 push {:.0} ms, pull {:.0} ms, {} errors) | last rate below it: {:.0} terminals | |",
+                r.syncs as f64 / r.wall.as_secs_f64(),
+                r.equivalent_devices(),
+                r.p99("push"),
+                r.p99("pull"),
+                r.errors(),
+                reports[reports.len() - 2].equivalent_devices()
+            )),
+            None => rows.push(format!(
+                "| load: breaking point | not reached up to {:.0} terminals syncing every 5 min | | |",
+                reports.last().map_or(0.0, LoadReport::equivalent_devices)
+            )),
+        }
+        rows
+    }
+}
+
+/// Thousands of terminals hold files open.
+pub fn raise_open_files_limit() {
+    // SAFETY: getrlimit/setrlimit on our own process with a valid struct.
+    unsafe {
+        let mut lim = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+            lim.rlim_cur = lim.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
+        }
+    }
+}

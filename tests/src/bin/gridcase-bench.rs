@@ -1,4 +1,4 @@
-//! `gridcase-bench <photo|store|lib-size|sync|all>`: the benchmarks, printed as Markdown table rows.
+//! `gridcase-bench <photo|store|lib-size|sync|load|all>`: the benchmarks, printed as Markdown table rows.
 //!
 //! Build both binaries in release mode first; the `gridcase` binary is looked
 //! for next to this one (or set `GRIDCASE_BIN`).
@@ -68,6 +68,41 @@ fn sync() -> Result<()> {
     Ok(())
 }
 
+/// The load generator against the real server: `GRIDCASE_BENCH_LOAD_DEVICES`
+/// terminals (2,000) syncing every 5 minutes for `GRIDCASE_BENCH_LOAD_SECS`
+/// (60 s), then twice as often each 30 s round until it breaks.
+fn load() -> Result<()> {
+    let env = |k: &str, d: f64| -> f64 {
+        std::env::var(k)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d)
+    };
+    let config = gridcase_tests::load::LoadConfig {
+        devices: env("GRIDCASE_BENCH_LOAD_DEVICES", 2_000.0) as usize,
+        duration: std::time::Duration::from_secs_f64(env("GRIDCASE_BENCH_LOAD_SECS", 60.0)),
+        ..Default::default()
+    };
+    gridcase_tests::load::raise_open_files_limit();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let (dir, _tmp) = gridcase_tests::load::work_dir(None)?;
+    let (reports, broke) = rt.block_on(gridcase_tests::load::find_breaking_point(
+        config,
+        std::time::Duration::from_secs(30),
+        8,
+        &dir,
+    ))?;
+    for r in &reports {
+        eprintln!("{}", r.markdown());
+    }
+    for row in gridcase_tests::load::LoadReport::markdown_rows(&reports, broke) {
+        println!("{row}");
+    }
+    Ok(())
+}
+
 /// Size of the release FFI library as an app would ship it: stripped.
 fn lib_size() -> Result<()> {
     let me = std::env::current_exe()?;
@@ -120,12 +155,17 @@ fn main() -> Result<()> {
             header();
             sync()
         }
+        Some("load") => {
+            header();
+            load()
+        }
         Some("all") => {
             photo()?;
             store()?;
             sync()?;
+            load()?;
             lib_size()
         }
-        _ => bail!("usage: gridcase-bench <photo|store|lib-size|sync|all>"),
+        _ => bail!("usage: gridcase-bench <photo|store|lib-size|sync|load|all>"),
     }
 }

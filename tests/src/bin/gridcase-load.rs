@@ -15,7 +15,9 @@
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
-use gridcase_tests::load::{run, work_dir, LoadConfig, LoadReport};
+use gridcase_tests::load::{
+    find_breaking_point, raise_open_files_limit, run, work_dir, LoadConfig, LoadReport,
+};
 
 fn main() -> Result<()> {
     let mut config = LoadConfig::default();
@@ -35,51 +37,28 @@ fn main() -> Result<()> {
             other => bail!("unknown argument {other}; see the file's docs"),
         }
     }
-    // Thousands of terminals hold files open.
     raise_open_files_limit();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let (dir, _tmp) = work_dir(work)?;
-    let first = rt.block_on(run(config.clone(), &dir.join("run-0")))?;
-    println!("{}", first.markdown());
-    let target_met = first.errors() == 0 && first.p99("push") < 100.0 && first.p99("pull") < 100.0;
-    println!(
-        "target (0 errors, p99 < 100 ms for pushes and pulls): {}",
-        if target_met { "met" } else { "NOT met" }
-    );
-    if breaking_point {
-        let mut c = config;
-        for round in 1..=8 {
-            c.sync_every /= 2;
-            let r: LoadReport = rt.block_on(run(c.clone(), &dir.join(format!("run-{round}"))))?;
-            println!("{}", r.markdown());
-            let worst = r.p99("push").max(r.p99("pull"));
-            if worst > 1_000.0 || r.errors() > 0 {
-                println!(
-                    "breaking point: p99 {worst:.0} ms, {} errors at {:.1} syncs/s = {:.0} terminals syncing every 5 minutes",
-                    r.errors(),
-                    r.syncs as f64 / r.wall.as_secs_f64(),
-                    r.equivalent_devices()
-                );
-                return Ok(());
-            }
-        }
-        println!("no breaking point found up to the last rate tried");
+    if !breaking_point {
+        let report = rt.block_on(run(config, &dir.join("run-0")))?;
+        println!("{}", report.markdown());
+        let met = report.errors() == 0 && report.p99("push") < 100.0 && report.p99("pull") < 100.0;
+        println!(
+            "target (0 errors, p99 < 100 ms for pushes and pulls): {}",
+            if met { "met" } else { "NOT met" }
+        );
+        return Ok(());
+    }
+    let round = config.duration.min(Duration::from_secs(60));
+    let (reports, broke) = rt.block_on(find_breaking_point(config, round, 8, &dir))?;
+    for r in &reports {
+        println!("{}", r.markdown());
+    }
+    for row in LoadReport::markdown_rows(&reports, broke) {
+        println!("{row}");
     }
     Ok(())
-}
-
-fn raise_open_files_limit() {
-    // SAFETY: getrlimit/setrlimit on our own process with a valid struct.
-    unsafe {
-        let mut lim = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
-            lim.rlim_cur = lim.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
-        }
-    }
 }
