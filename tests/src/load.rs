@@ -325,9 +325,24 @@ struct Counters {
     peak_in_flight: AtomicUsize,
 }
 
-/// Runs the load against a fresh server started from `server_bin` (found as
-/// usual) on a data folder under `work`.
+/// A server and its enrolled terminals, ready to be driven at any rate.
+pub struct Fleet {
+    server: ServerProcess,
+    data: PathBuf,
+    devices: Vec<Arc<Device>>,
+    grids: usize,
+    recorder: RequestRecorder,
+}
+
+/// Runs the load once against a fresh server and terminals under `work`.
 pub async fn run(config: LoadConfig, work: &Path) -> Result<LoadReport> {
+    let fleet = setup(&config, work).await?;
+    drive(&fleet, config).await
+}
+
+/// Starts a fresh server (the binary found as usual) on a data folder under
+/// `work`, with a city map, and enrols `config.devices` terminals.
+pub async fn setup(config: &LoadConfig, work: &Path) -> Result<Fleet> {
     static RECORDER: std::sync::OnceLock<RequestRecorder> = std::sync::OnceLock::new();
     let recorder = match RECORDER.get() {
         Some(r) => r.clone(),
@@ -387,7 +402,26 @@ pub async fn run(config: LoadConfig, work: &Path) -> Result<LoadReport> {
         j.await??;
     }
     recorder.take(); // enrolment is not what is measured
+    Ok(Fleet {
+        server,
+        data,
+        devices,
+        grids,
+        recorder,
+    })
+}
 
+/// Drives the fleet's terminals at `config.sync_every` for `config.duration`.
+pub async fn drive(fleet: &Fleet, config: LoadConfig) -> Result<LoadReport> {
+    let (server, data, devices, grids, recorder) = (
+        &fleet.server,
+        &fleet.data,
+        &fleet.devices,
+        fleet.grids,
+        &fleet.recorder,
+    );
+    let url = server.url.clone();
+    recorder.take();
     let counters = Arc::new(Counters {
         syncs: AtomicU64::new(0),
         cases: AtomicU64::new(0),
@@ -496,7 +530,6 @@ pub async fn run(config: LoadConfig, work: &Path) -> Result<LoadReport> {
     let peak = counters.peak_in_flight.load(Ordering::Relaxed).max(1);
     let by_kind: BTreeMap<String, Latencies> = recorder.take().into_iter().collect();
     let (ceiling_rps, ceiling) = healthz_ceiling(&url, peak, Duration::from_secs(5)).await?;
-    drop(server);
     Ok(LoadReport {
         config,
         wall,
@@ -673,12 +706,13 @@ pub async fn find_breaking_point(
     max_rounds: usize,
     work: &Path,
 ) -> Result<(Vec<LoadReport>, Option<usize>)> {
-    let mut reports = vec![run(config.clone(), &work.join("run-0")).await?];
+    let fleet = setup(&config, work).await?;
+    let mut reports = vec![drive(&fleet, config.clone()).await?];
     let mut c = config;
     c.duration = round_duration;
     for round in 1..=max_rounds {
         c.sync_every /= 2;
-        let r = run(c.clone(), &work.join(format!("run-{round}"))).await?;
+        let r = drive(&fleet, c.clone()).await?;
         let broke = r.p99("push").max(r.p99("pull")) > 1_000.0 || r.errors() > 0;
         reports.push(r);
         if broke {
