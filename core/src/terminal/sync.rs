@@ -8,9 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Error, Terminal};
-use crate::photo::sha256_hex;
 use crate::case::CaseStatus;
 use crate::ids::CaseId;
+use crate::photo::sha256_hex;
 use crate::protocol::{EnrolRequest, PushStatus, RatingLink, SyncRequest, MAX_PULL_OPS};
 use crate::store::{OpSyncState, StoreError, SyncAccount};
 use crate::sync::client::SyncClient;
