@@ -236,3 +236,13 @@ pub(crate) fn page(terminal: &Terminal, page: store::CasePage) -> CasePage {
         next_page_token: page.next_page_token,
     }
 }
+
+impl From<gridcase_core::protocol::RatingLink> for RatingLink {
+    fn from(l: gridcase_core::protocol::RatingLink) -> Self {
+        Self {
+            url: l.url,
+            expires_at: l.expires_at,
+            qr_svg: l.qr_svg,
+        }
+    }
+}

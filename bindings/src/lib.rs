@@ -256,6 +256,15 @@ impl GridcaseClient {
         })
     }
 
+    /// A one-time link (and its QR code) for the resident to rate a verified
+    /// case on their own phone. Needs signal. Before the on-site check it is
+    /// refused as `Rejected` with code `not_allowed`; an on-site check still
+    /// in the outbox is synced first.
+    pub async fn rating_link(&self, case_id: String) -> Result<RatingLink, GridcaseError> {
+        let id = self::case_id(&case_id)?;
+        Ok(self.terminal.rating_link(&id).await?.into())
+    }
+
     /// Milliseconds an app should wait before syncing again by itself (grows
     /// with jitter after failures; 0 after a success).
     pub async fn next_sync_delay_ms(&self) -> u64 {

@@ -300,3 +300,14 @@ pub struct SyncReport {
     /// Ops still in the outbox after this sync.
     pub ops_waiting: u64,
 }
+
+/// A one-time link for the resident to rate a verified case on their own
+/// phone: show `qr_svg` for them to scan, or share `url`.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct RatingLink {
+    pub url: String,
+    /// When the link stops working.
+    pub expires_at: i64,
+    /// The QR code of `url`, a standalone SVG document.
+    pub qr_svg: String,
+}

@@ -85,6 +85,14 @@ enum Command {
     },
     /// Push what was recorded, upload photos, pull what the centre changed.
     Sync,
+    /// Ask the server for a one-time link for the resident to rate a
+    /// verified case on their own phone.
+    RatingLink {
+        case: String,
+        /// Also write the link's QR code to this SVG file.
+        #[arg(long, value_name = "FILE")]
+        qr_svg: Option<PathBuf>,
+    },
     /// Run only the photo intake on a file (to time the photo pipeline).
     PhotoIntake {
         input: PathBuf,
@@ -451,6 +459,26 @@ async fn execute(t: &Terminal, command: Command, out: &output::Output) -> Result
                     "photo_bytes_received": r.photo_bytes_received,
                     "requests": r.requests, "bytes_sent": r.bytes_sent,
                     "bytes_received": r.bytes_received, "ops_waiting": r.ops_waiting,
+                }),
+            );
+            Ok(())
+        }
+        Command::RatingLink { case, qr_svg } => {
+            let id = case_id(&case)?;
+            let link = t.rating_link(&id).await?;
+            if let Some(file) = &qr_svg {
+                std::fs::write(file, &link.qr_svg)
+                    .with_context(|| format!("writing {}", file.display()))?;
+            }
+            out.line(
+                &format!(
+                    "{}\nexpires {}",
+                    link.url,
+                    output::format_time(link.expires_at)
+                ),
+                serde_json::json!({
+                    "url": link.url, "expires_at": link.expires_at,
+                    "qr_svg_file": qr_svg.as_ref().map(|f| f.display().to_string()),
                 }),
             );
             Ok(())

@@ -1,7 +1,7 @@
 //! How the CLI prints: readable text for a person, or one JSON document for
 //! scripts and tests.
 
-use chrono_free::format_time;
+pub use chrono_free::format_time;
 use gridcase_core::store::{CasePage, OpSyncState};
 use gridcase_core::terminal::{CaseDetail, CasePhoto};
 use serde_json::{json, Value};

@@ -16,6 +16,10 @@
 //!   appends; when `total` bytes are held the server checks the SHA-256 and
 //!   keeps the file, or discards it and answers `photo_hash_mismatch`.
 //! - `GET /v1/photos/{sha256}` → the file (only for photos of cases the device sees).
+//! - `POST /v1/cases/{id}/rating-link` → [`RatingLink`]: a one-time link for
+//!   the resident to rate a verified case on their own phone. Refused with
+//!   `not_allowed` (HTTP 409) while the server does not hold the case as
+//!   verified; a case the device does not see is `not_found`.
 //!
 //! Errors are [`ApiError`] bodies with a stable `code`.
 //!
@@ -202,6 +206,18 @@ pub struct UploadStatus {
     pub received: u64,
     /// The whole file is there and its hash checked.
     pub complete: bool,
+}
+
+/// A resident's one-time rating link, as the terminal shows it: the address
+/// and its QR code, to scan off the screen. Each request makes a new link; a
+/// link rates once, and only while the case waits for a rating.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RatingLink {
+    pub url: String,
+    /// When the link stops working (UTC ms).
+    pub expires_at: crate::time::Millis,
+    /// The QR code of `url`, as a standalone SVG document.
+    pub qr_svg: String,
 }
 
 /// The body of every error response.

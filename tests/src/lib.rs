@@ -1,5 +1,6 @@
 //! Shared pieces of the cross-component tests and the benchmark command.
 
+pub mod centre;
 pub mod device;
 pub mod fault_proxy;
 pub mod load;

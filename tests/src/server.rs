@@ -145,9 +145,15 @@ fn build_server(profile_dir: &Path, bin: &Path) -> Result<()> {
 
 /// Runs `gridcase-server --data-dir DIR ARGS…` to the end; its stdout.
 pub fn admin_in(data_dir: &Path, args: &[&str]) -> Result<String> {
+    admin_in_with_env(data_dir, &[], args)
+}
+
+/// Like [`admin_in`], with extra environment variables (a staff password).
+pub fn admin_in_with_env(data_dir: &Path, env: &[(&str, &str)], args: &[&str]) -> Result<String> {
     let out = Command::new(server_bin()?)
         .env("GRIDCASE_DATA_DIR", data_dir)
         .env("GRIDCASE_LOG", "warn")
+        .envs(env.iter().copied())
         .args(args)
         .stdin(Stdio::null())
         .output()
@@ -422,6 +428,10 @@ impl ServerProcess {
     /// An admin command against this server's data folder.
     pub fn admin(&self, args: &[&str]) -> Result<String> {
         admin_in(&self.data_dir, args)
+    }
+
+    pub fn admin_with_env(&self, env: &[(&str, &str)], args: &[&str]) -> Result<String> {
+        admin_in_with_env(&self.data_dir, env, args)
     }
 
     pub fn create_leader(&self, name: &str, grids: &[&str]) -> Result<Leader> {

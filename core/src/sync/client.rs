@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::SyncError;
 use crate::protocol::{
-    ApiError, EnrolRequest, EnrolResponse, SyncRequest, SyncResponse, UploadStatus,
+    ApiError, EnrolRequest, EnrolResponse, RatingLink, SyncRequest, SyncResponse, UploadStatus,
     GRID_MAP_VERSION_HEADER,
 };
 
@@ -126,6 +126,14 @@ impl SyncClient {
     pub async fn sync(&self, req: &SyncRequest) -> Result<SyncResponse, SyncError> {
         let kind = if req.push.is_empty() { "pull" } else { "push" };
         self.post_json(kind, "/v1/sync", req).await
+    }
+
+    /// A new one-time rating link for a case the server holds as verified.
+    pub async fn rating_link(&self, case_id: &crate::ids::CaseId) -> Result<RatingLink, SyncError> {
+        let rb = self
+            .http
+            .post(self.url(&format!("/v1/cases/{case_id}/rating-link")));
+        self.send(rb, 0).await
     }
 
     /// The part of the server's grid map this device sees, and the map's version.

@@ -8,9 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::{Error, Terminal};
+use crate::case::CaseStatus;
+use crate::ids::CaseId;
 use crate::photo::sha256_hex;
-use crate::protocol::{EnrolRequest, PushStatus, SyncRequest, MAX_PULL_OPS};
-use crate::store::SyncAccount;
+use crate::protocol::{EnrolRequest, PushStatus, RatingLink, SyncRequest, MAX_PULL_OPS};
+use crate::store::{OpSyncState, StoreError, SyncAccount};
 use crate::sync::client::SyncClient;
 use crate::sync::{SyncError, SyncPhase, SyncProgress, SyncReport};
 use crate::time::now_millis;
@@ -125,6 +127,37 @@ impl Terminal {
             Err(_) => {}
         }
         result
+    }
+
+    /// A one-time link (with its QR code) for the resident to rate a verified
+    /// case on their own phone, when they would rather not tap a face on the
+    /// grid leader's terminal.
+    ///
+    /// Needs the server: the link is the server's. A case not verified on
+    /// this terminal is refused here with the server's own code
+    /// (`not_allowed`), so the answer is the same with or without signal. If
+    /// the on-site check is still waiting in the outbox, it is synced first:
+    /// the server hands out links only for cases it holds as verified.
+    pub async fn rating_link(&self, case_id: &CaseId) -> Result<RatingLink, SyncError> {
+        let store = &self.inner.store;
+        let account = store.sync_account()?.ok_or(SyncError::NotEnrolled)?;
+        let case = store
+            .case(case_id)?
+            .ok_or(SyncError::Store(StoreError::CaseNotFound))?;
+        if case.status != CaseStatus::Verified {
+            return Err(not_awaiting_rating(case.status));
+        }
+        let waiting = store
+            .timeline(case_id)?
+            .iter()
+            .any(|e| e.sync == OpSyncState::Pending);
+        if waiting {
+            self.sync_now(None).await?;
+        }
+        let client = SyncClient::new(&account.server_url, Some(account.token))?;
+        // A retry after a lost answer makes a second link; the first simply
+        // expires unused.
+        retry(&mut SyncReport::default(), || client.rating_link(case_id)).await
     }
 
     async fn sync_round(
@@ -339,6 +372,16 @@ impl Terminal {
             self.inner.store.photo_downloaded(&sha)?;
         }
         Ok(())
+    }
+}
+
+/// The refusal the server gives for a case that does not wait for a rating.
+fn not_awaiting_rating(status: CaseStatus) -> SyncError {
+    SyncError::Refused {
+        code: "not_allowed".into(),
+        message: format!(
+            "only a verified case waits for a rating; on this terminal this one is {status}"
+        ),
     }
 }
 

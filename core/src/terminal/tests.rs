@@ -340,3 +340,79 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+/// Enrols `t` with a server address nothing listens on.
+fn enrol_unreachable(t: &Terminal) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let account = crate::store::SyncAccount {
+        server_url: format!("http://127.0.0.1:{port}"),
+        device_id: "device-1".into(),
+        account_id: "leader-7".into(),
+        token: "t".repeat(32),
+        grid_ids: vec![],
+        cursor: 0,
+        last_success_at: None,
+        history: None,
+        grid_map_version: 0,
+    };
+    t.store().save_sync_account(&account, now_millis()).unwrap();
+}
+
+#[test]
+fn a_rating_link_needs_an_enrolled_terminal() {
+    let rt = runtime();
+    let (_dir, t) = open();
+    let case = t.create_case(draft(true), None).unwrap();
+    let err = rt.block_on(t.rating_link(&case.id)).unwrap_err();
+    assert!(matches!(err, crate::sync::SyncError::NotEnrolled), "{err}");
+}
+
+#[test]
+fn a_rating_link_is_refused_before_the_grid_leader_verifies() {
+    let rt = runtime();
+    let (_dir, t) = open();
+    enrol_unreachable(&t);
+    let case = t.create_case(draft(true), None).unwrap();
+    t.submit_case(&case.id).unwrap();
+    centre_handles_it(&t, case.id);
+    // Refused without the network, with the code the server would give.
+    match rt.block_on(t.rating_link(&case.id)).unwrap_err() {
+        crate::sync::SyncError::Refused { code, message } => {
+            assert_eq!(code, "not_allowed");
+            assert!(message.contains("resolved"), "{message}");
+            assert!(!message.contains("下水井"), "no case content: {message}");
+        }
+        other => panic!("expected a refusal, got {other}"),
+    }
+    let unknown = rt.block_on(t.rating_link(&CaseId::new())).unwrap_err();
+    let unknown: Error = unknown.into();
+    assert!(
+        matches!(unknown, Error::NotFound { what: "case" }),
+        "{unknown}"
+    );
+}
+
+#[test]
+fn a_rating_link_for_a_verified_case_needs_signal() {
+    let rt = runtime();
+    let (_dir, t) = open();
+    enrol_unreachable(&t);
+    let case = t.create_case(draft(true), None).unwrap();
+    t.submit_case(&case.id).unwrap();
+    centre_handles_it(&t, case.id);
+    t.verify_case(&case.id, true, "现场已修复", vec![], None)
+        .unwrap();
+    let err = rt.block_on(t.rating_link(&case.id)).unwrap_err();
+    assert!(
+        matches!(err, crate::sync::SyncError::Offline { .. }),
+        "{err}"
+    );
+    // The on-site check stays safe in the outbox for the next sync.
+    let detail = t.case_detail_blocking(&case.id).unwrap();
+    assert_eq!(detail.case.status, CaseStatus::Verified);
+    assert!(detail.waiting_to_sync);
+}

@@ -14,11 +14,12 @@ use gridcase_core::case::{CaseStatus, Face};
 use gridcase_core::error::DomainError;
 use gridcase_core::ids::CaseId;
 use gridcase_core::op::{Actor, OpKind, Role};
+use gridcase_core::protocol::RatingLink;
 use gridcase_core::time::{now_millis, Millis};
 use qrcode::render::svg;
 use qrcode::QrCode;
 use rusqlite::{params, Connection, OptionalExtension};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::random_hex;
 use crate::accounts::{sha256, DeviceAuth};
@@ -31,14 +32,6 @@ pub const RATING_LINK_ACTOR_ID: &str = "rating-link";
 /// 128 random bits: unguessable, and a QR code small enough to scan off a
 /// terminal's screen.
 const TOKEN_BYTES: usize = 16;
-
-#[derive(Debug, Clone, Serialize)]
-pub struct IssuedLink {
-    pub url: String,
-    pub expires_at: Millis,
-    /// The QR code of `url`, as an SVG document.
-    pub qr_svg: String,
-}
 
 fn base_url(state: &AppState, headers: &HeaderMap) -> Result<String, AppError> {
     if let Some(url) = &state.centre.public_url {
@@ -72,7 +65,7 @@ pub(crate) async fn issue_handler(
     device: DeviceAuth,
     headers: HeaderMap,
     Path(id): Path<String>,
-) -> Result<Json<IssuedLink>, AppError> {
+) -> Result<Json<RatingLink>, AppError> {
     let case_id = CaseId::parse(&id).map_err(|e| AppError::invalid(e.field, e.reason))?;
     let base = base_url(&state, &headers)?;
     let token = random_hex::<TOKEN_BYTES>()?;
@@ -107,7 +100,7 @@ pub(crate) async fn issue_handler(
         })
         .await?;
     let url = format!("{base}/r/{token}");
-    Ok(Json(IssuedLink {
+    Ok(Json(RatingLink {
         qr_svg: qr_svg(&url)?,
         url,
         expires_at,
