@@ -133,7 +133,7 @@ impl SyncClient {
         let rb = self
             .http
             .post(self.url(&format!("/v1/cases/{case_id}/rating-link")));
-        self.send(rb, 0).await
+        self.send("rating_link", rb, 0).await
     }
 
     /// The part of the server's grid map this device sees, and the map's version.
