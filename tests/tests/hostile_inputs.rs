@@ -317,11 +317,11 @@ fn polyglots_keep_only_the_picture() {
     }
 }
 
+/// Sets one free-text field of a case.
+type SetText = fn(&Terminal, &CaseId, &str) -> Result<Case, Error>;
+
 /// Every free-text field a terminal takes, set to `text` by one call.
-fn text_field_setters() -> Vec<(
-    &'static str,
-    fn(&Terminal, &CaseId, &str) -> Result<Case, Error>,
-)> {
+fn text_field_setters() -> Vec<(&'static str, SetText)> {
     vec![
         ("title", |t, id, s| {
             t.edit_case(

@@ -218,6 +218,9 @@ async fn device_names_are_checked_text_never_paths() {
     assert_nothing_written(&server, 0, "device names");
 }
 
+/// Form fields of an Open311 POST.
+type Form = Vec<(String, String)>;
+
 #[tokio::test]
 async fn open311_posts_with_hostile_fields_file_nothing() {
     let server = Server::start().await;
@@ -226,8 +229,8 @@ async fn open311_posts_with_hostile_fields_file_nothing() {
         .issue_open311_key("市民热线 App")
         .unwrap()
         .api_key;
-    let base = |k: &'static str, v: String| -> Vec<(String, String)> {
-        let mut form: Vec<(String, String)> = [
+    let base = |k: &'static str, v: String| -> Form {
+        let mut form: Form = [
             ("api_key", key.clone()),
             ("service_code", "collapsed_manhole".to_string()),
             ("lat", "42.87".to_string()),
@@ -241,7 +244,7 @@ async fn open311_posts_with_hostile_fields_file_nothing() {
         form.push((k.to_string(), v));
         form
     };
-    let mut cases: Vec<(Vec<(String, String)>, StatusCode, &str)> = Vec::new();
+    let mut cases: Vec<(Form, StatusCode, &str)> = Vec::new();
     for v in ["NaN", "inf", "-inf", "91", "1e400", "北纬"] {
         cases.push((base("lat", v.into()), StatusCode::BAD_REQUEST, "lat"));
     }
