@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use axum::body::{Body, Bytes};
-use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path as UrlPath, Query, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path as UrlPath, RawQuery, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -127,13 +127,56 @@ impl PhotoStore {
 fn sha_from_path(path: Result<UrlPath<String>, PathRejection>) -> Result<String, AppError> {
     let UrlPath(sha) =
         path.map_err(|_| AppError::invalid("sha256", "the photo name is not valid"))?;
-    if !is_sha256(&sha) {
+    check_sha(&sha)?;
+    Ok(sha)
+}
+
+/// A photo name from a URL, before it may become part of a path.
+pub fn check_sha(sha: &str) -> Result<(), AppError> {
+    if !is_sha256(sha) {
         return Err(AppError::invalid(
             "sha256",
             "a photo is named by its SHA-256: 64 lowercase hex digits",
         ));
     }
-    Ok(sha)
+    Ok(())
+}
+
+/// The query of `PUT /v1/photos/{sha256}`, checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UploadRange {
+    pub offset: u64,
+    pub total: u64,
+}
+
+impl UploadRange {
+    /// Reads `offset=N&total=T` and checks them against each other and the
+    /// protocol's size limit.
+    pub fn parse(query: Option<&str>) -> Result<UploadRange, AppError> {
+        let UploadParams { offset, total } = serde_urlencoded::from_str(query.unwrap_or(""))
+            .map_err(|_| {
+                AppError::invalid(
+                    "offset",
+                    "offset and total must be given as whole numbers of bytes",
+                )
+            })?;
+        if total > MAX_PHOTO_BYTES {
+            return Err(AppError::too_large(format!(
+                "a photo file may have at most {MAX_PHOTO_BYTES} bytes"
+            ))
+            .with_field("total"));
+        }
+        if total == 0 {
+            return Err(AppError::invalid("total", "a photo file is not empty"));
+        }
+        if offset > total {
+            return Err(AppError::invalid(
+                "offset",
+                "the offset is past the end of the file",
+            ));
+        }
+        Ok(UploadRange { offset, total })
+    }
 }
 
 /// `GET /v1/photos/{sha256}/upload`
@@ -147,7 +190,7 @@ pub(crate) async fn upload_status_handler(
 }
 
 #[derive(Deserialize)]
-pub(crate) struct UploadParams {
+struct UploadParams {
     offset: u64,
     total: u64,
 }
@@ -157,31 +200,11 @@ pub(crate) async fn upload_handler(
     State(state): State<AppState>,
     device: DeviceAuth,
     path: Result<UrlPath<String>, PathRejection>,
-    params: Result<Query<UploadParams>, QueryRejection>,
+    RawQuery(query): RawQuery,
     body: Body,
 ) -> Result<Json<UploadStatus>, AppError> {
     let sha = sha_from_path(path)?;
-    let Query(UploadParams { offset, total }) = params.map_err(|_| {
-        AppError::invalid(
-            "offset",
-            "offset and total must be given as whole numbers of bytes",
-        )
-    })?;
-    if total > MAX_PHOTO_BYTES {
-        return Err(AppError::too_large(format!(
-            "a photo file may have at most {MAX_PHOTO_BYTES} bytes"
-        ))
-        .with_field("total"));
-    }
-    if total == 0 {
-        return Err(AppError::invalid("total", "a photo file is not empty"));
-    }
-    if offset > total {
-        return Err(AppError::invalid(
-            "offset",
-            "the offset is past the end of the file",
-        ));
-    }
+    let UploadRange { offset, total } = UploadRange::parse(query.as_deref())?;
     let store = state.photos.clone();
     let status = store.status(&sha).await;
     if status.complete {

@@ -33,7 +33,7 @@ use crate::AppState;
 /// are parsed one by one, so that one op this server cannot read (say a kind a
 /// newer terminal knows) is rejected alone instead of failing the whole batch.
 #[derive(Deserialize)]
-pub(crate) struct WireSyncRequest {
+pub struct WireSyncRequest {
     #[serde(default)]
     push: Vec<Box<RawValue>>,
     #[serde(default)]
@@ -51,9 +51,59 @@ struct OpHead {
 }
 
 /// A pushed op: parsed, or refused by the parser (with its id).
-enum Pushed {
+pub(crate) enum Pushed {
     Op(Box<Op>),
     Unreadable { id: OpId, reason: String },
+}
+
+/// A sync request read and checked, before any database work.
+pub struct DecodedSync {
+    pub(crate) pushed: Vec<Pushed>,
+    pub cursor: u64,
+    /// Already capped at [`MAX_PULL_OPS`].
+    pub pull_limit: u32,
+    pub history: Option<String>,
+}
+
+impl DecodedSync {
+    /// How many pushed ops parsed, and how many were refused by the parser.
+    pub fn counts(&self) -> (usize, usize) {
+        let ok = self
+            .pushed
+            .iter()
+            .filter(|p| matches!(p, Pushed::Op(_)))
+            .count();
+        (ok, self.pushed.len() - ok)
+    }
+}
+
+impl WireSyncRequest {
+    /// Checks the batch size and parses each op on its own.
+    pub fn decode(self) -> Result<DecodedSync, AppError> {
+        if self.push.len() > MAX_PUSH_OPS {
+            return Err(
+                AppError::too_large(format!("at most {MAX_PUSH_OPS} ops in one push"))
+                    .with_field("push"),
+            );
+        }
+        let pushed = self
+            .push
+            .iter()
+            .enumerate()
+            .map(|(i, raw)| parse_pushed(i, raw))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(DecodedSync {
+            pushed,
+            cursor: self.cursor,
+            pull_limit: self.pull_limit.min(MAX_PULL_OPS),
+            history: self.history,
+        })
+    }
+}
+
+/// The body of `POST /v1/sync` as the handler reads it (the fuzzer's entry).
+pub fn decode_sync_request(body: &[u8]) -> Result<DecodedSync, AppError> {
+    crate::error::parse_json::<WireSyncRequest>(body)?.decode()
 }
 
 fn parse_pushed(index: usize, raw: &RawValue) -> Result<Pushed, AppError> {
@@ -92,20 +142,12 @@ pub(crate) async fn sync_handler(
     device: DeviceAuth,
     ApiJson(req): ApiJson<WireSyncRequest>,
 ) -> Result<Json<SyncResponse>, AppError> {
-    if req.push.len() > MAX_PUSH_OPS {
-        return Err(
-            AppError::too_large(format!("at most {MAX_PUSH_OPS} ops in one push"))
-                .with_field("push"),
-        );
-    }
-    let pushed = req
-        .push
-        .iter()
-        .enumerate()
-        .map(|(i, raw)| parse_pushed(i, raw))
-        .collect::<Result<Vec<_>, _>>()?;
-    let limit = req.pull_limit.min(MAX_PULL_OPS);
-    let (cursor, sent_history) = (req.cursor, req.history);
+    let DecodedSync {
+        pushed,
+        cursor,
+        pull_limit: limit,
+        history: sent_history,
+    } = req.decode()?;
     let results = if pushed.is_empty() {
         Vec::new()
     } else {

@@ -317,6 +317,11 @@ impl Huffman {
             let n = counts[len - 1] as usize;
             t.valoffset[len] = k as i32 - code;
             for _ in 0..n {
+                // Checked before the code indexes the lookup table: an
+                // over-full table would write past its end.
+                if code >= (1 << len) {
+                    return Err(JpegError::Corrupt("bad Huffman table"));
+                }
                 if len as u32 <= LOOKUP_BITS {
                     let shift = LOOKUP_BITS - len as u32;
                     let base = (code as usize) << shift;

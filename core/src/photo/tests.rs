@@ -998,3 +998,17 @@ fn errors_say_why_without_content() {
         Err(PhotoError::InvalidConfig { .. })
     ));
 }
+
+#[test]
+fn fuzz_regressions_are_refused_not_panics() {
+    // Inputs the photo_intake fuzz target crashed on, kept as found.
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fuzz-regressions");
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        let bytes = std::fs::read(&path).unwrap();
+        match intake_bytes(&bytes, &PhotoConfig::default()) {
+            Ok(_) | Err(PhotoError::Corrupt { .. }) | Err(PhotoError::Unsupported { .. }) => {}
+            Err(e) => panic!("{}: {e:?}", path.display()),
+        }
+    }
+}

@@ -35,7 +35,8 @@ pub fn routes() -> Router<AppState> {
         .route("/open311/v2/requests/{file}", get(get_request))
 }
 
-fn pairs(text: &[u8]) -> Vec<(String, String)> {
+/// Form fields (`a=1&b=2`) as Open311 sends them, in body or query string.
+pub fn pairs(text: &[u8]) -> Vec<(String, String)> {
     form_urlencoded::parse(text).into_owned().collect()
 }
 

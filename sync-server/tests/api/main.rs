@@ -10,6 +10,7 @@ mod cli;
 mod enrol_auth;
 mod export;
 mod figures;
+mod hostile;
 mod limits;
 mod open311;
 mod photos;
