@@ -297,6 +297,8 @@ async fn open311_posts_with_hostile_fields_file_nothing() {
 #[tokio::test]
 async fn export_unit_ids_are_looked_up_never_joined_to_paths() {
     let server = Server::start().await;
+    // Exports are for staff: a city supervisor may ask for any unit.
+    let cookie = crate::centre_support::supervisor_cookie(&server, "c-1").await;
     for unit in [
         "../../etc/passwd",
         "%2e%2e%2f%2e%2e",
@@ -306,7 +308,9 @@ async fn export_unit_ids_are_looked_up_never_joined_to_paths() {
     ] {
         for file in ["cases.csv", "cases.geojson"] {
             let path = format!("/v1/export/{file}?unit={unit}");
-            let (status, body) = server.send(server.http.get(server.url(&path))).await;
+            let (status, body) = server
+                .send(server.http.get(server.url(&path)).header("cookie", &cookie))
+                .await;
             assert_eq!(status, StatusCode::BAD_REQUEST, "{path}: {body}");
             assert_eq!(body["code"], "invalid_request", "{path}: {body}");
             assert_eq!(body["field"], "unit", "{path}: {body}");
