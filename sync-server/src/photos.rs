@@ -73,6 +73,26 @@ impl PhotoStore {
         })
     }
 
+    /// Keeps a complete file made on the server (a department's photo) under
+    /// its SHA-256, durably and atomically; answers the SHA-256. Blocking.
+    pub fn keep(&self, bytes: &[u8]) -> std::io::Result<String> {
+        use std::io::Write;
+        let sha = hex::encode(Sha256::digest(bytes));
+        let path = self.final_path(&sha);
+        if path.is_file() {
+            return Ok(sha);
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let part = self.uploads.join(format!("{sha}.made"));
+        let mut file = std::fs::File::create(&part)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&part, &path)?;
+        Ok(sha)
+    }
+
     /// Only for a checked sha.
     fn final_path(&self, sha: &str) -> PathBuf {
         debug_assert!(is_sha256(sha));

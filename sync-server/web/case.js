@@ -113,16 +113,31 @@
     } else if (action === "progress" || action === "resolve" || action === "chase") {
       fields.push(textArea("note", false));
     }
+    if (action === "progress" || action === "resolve") {
+      fields.push(h("label", { class: "field" }, h("span", {}, T("field_photos")),
+        h("input", { type: "file", name: "photos", multiple: true, accept: "image/jpeg,image/png" })));
+    }
     var error = h("p", { class: "error", role: "alert", hidden: true });
     var button = h("button", { type: "submit", class: action === "cancel" ? "danger" : "primary" }, T(label));
     var form = h("form", { class: "action action-" + action, "data-action": action }, fields, error, button);
     form.addEventListener("submit", function (e) {
       e.preventDefault();
-      var body = {};
-      new FormData(form).forEach(function (v, k) { body[k] = String(v); });
+      var body = {}, files = [];
+      new FormData(form).forEach(function (v, k) {
+        if (typeof v === "string") body[k] = v;
+        else if (v.size > 0) files.push(v);
+      });
       if (body.deadline) body.deadline = new Date(body.deadline).getTime();
       button.disabled = true;
-      G.api(base + "/" + action, { method: "POST", body: body }).then(function () {
+      // Photos first, one at a time, then the step they illustrate.
+      var sent = files.reduce(function (done, file) {
+        return done.then(function () {
+          return G.api(base + "/photos", { method: "POST", file: file });
+        });
+      }, Promise.resolve());
+      sent.then(function () {
+        return G.api(base + "/" + action, { method: "POST", body: body });
+      }).then(function () {
         location.reload();
       }, function (err) {
         button.disabled = false;

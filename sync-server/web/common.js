@@ -79,9 +79,15 @@ var Gridcase = (function () {
     var headers = { Accept: "application/json" };
     var init = { method: options.method || "GET", credentials: "same-origin", headers: headers };
     if (init.method !== "GET") {
-      headers["Content-Type"] = "application/json";
       if (session) headers["X-CSRF-Token"] = session.csrf_token;
-      init.body = JSON.stringify(options.body || {});
+      if (options.file) {
+        // A picture goes up as it is; the server makes the photo and thumbnail.
+        headers["Content-Type"] = options.file.type || "application/octet-stream";
+        init.body = options.file;
+      } else {
+        headers["Content-Type"] = "application/json";
+        init.body = JSON.stringify(options.body || {});
+      }
     }
     return fetch(path, init).then(
       function (resp) {

@@ -123,6 +123,7 @@ window.GRIDCASE_STRINGS = {
   action_close: "Close",
   field_department: "Department",
   field_deadline: "Deadline",
+  field_photos: "Photos (any number)",
   field_note: "Note",
   field_reason: "Reason (required)",
   choose: "Choose",

@@ -124,6 +124,7 @@ window.GRIDCASE_STRINGS = {
   action_close: "结案",
   field_department: "承办部门",
   field_deadline: "办结时限",
+  field_photos: "照片（可多张）",
   field_note: "说明",
   field_reason: "原因（必填）",
   choose: "请选择",

@@ -11,7 +11,7 @@ use gridcase_core::case::{next_status, Case, CaseStatus};
 use gridcase_core::error::DomainError;
 use gridcase_core::grid::GridMap;
 use gridcase_core::ids::CaseId;
-use gridcase_core::op::{Actor, OpKind, Role};
+use gridcase_core::op::{Actor, OpKind, PhotoRef, Role};
 use gridcase_core::time::{now_millis, Millis};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
@@ -297,6 +297,46 @@ pub fn act(
         status,
         server_seqs,
         escalated,
+    })
+}
+
+/// Whether `staff` may add a photo to the case: the department it is
+/// dispatched to, as for reporting progress.
+pub fn check_may_attach_photo(
+    conn: &Connection,
+    map: &GridMap,
+    staff: &Staff,
+    case_id: &CaseId,
+) -> Result<(), AppError> {
+    let not_found = || AppError::not_found("no such case");
+    if !staff.sees(conn, case_id)? {
+        return Err(not_found());
+    }
+    let desk = desk::load_desk(conn, &case_id.to_string())?.ok_or_else(not_found)?;
+    check_may(staff, map, Action::Progress, &desk)
+}
+
+/// A department's photo of its progress or result, attached to the case as
+/// `staff` (the department the case is dispatched to), in the caller's write
+/// transaction.
+pub fn attach_photo(
+    conn: &Connection,
+    map: &GridMap,
+    staff: &Staff,
+    case_id: CaseId,
+    photo: PhotoRef,
+    now: Millis,
+) -> Result<Recorded, AppError> {
+    check_may_attach_photo(conn, map, staff, &case_id)?;
+    let kind = OpKind::AttachPhoto { photo };
+    let (seq, after) =
+        cases::append_server_op(conn, map, case_id, staff.actor(), kind, now)?.map_err(refused)?;
+    tracing::info!(case = %case_id, staff = %staff.id, "department photo");
+    Ok(Recorded {
+        case_id: case_id.to_string(),
+        status: after.status,
+        server_seqs: vec![seq],
+        escalated: false,
     })
 }
 

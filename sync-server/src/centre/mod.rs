@@ -9,6 +9,7 @@
 //! decided in one place, [`staff::Staff`].
 
 pub mod actions;
+pub mod department_photo;
 pub mod desk;
 pub mod queue;
 pub mod rating_link;
@@ -82,6 +83,12 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/v1/centre/cases/{id}/photos/{sha}",
             get(queue::photo_handler),
+        )
+        .route(
+            "/v1/centre/cases/{id}/photos",
+            post(department_photo::upload_handler).layer(axum::extract::DefaultBodyLimit::max(
+                gridcase_core::protocol::MAX_PHOTO_BYTES as usize,
+            )),
         )
         .route(
             "/v1/centre/cases/{id}/{action}",

@@ -118,6 +118,23 @@ pub(crate) fn check_origin(headers: &HeaderMap, public_url: Option<&str>) -> Res
     Ok(())
 }
 
+/// The CSRF check for a request whose body is not a form (a photo upload):
+/// same origin and the session's token in the header.
+pub(crate) fn check_csrf_header(
+    headers: &HeaderMap,
+    session: &StaffSession,
+    public_url: Option<&str>,
+) -> Result<(), AppError> {
+    check_origin(headers, public_url)?;
+    match headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()) {
+        Some(t) if same_secret(t, &session.csrf_token) => Ok(()),
+        Some(_) => Err(csrf_refused("the CSRF token does not match the session")),
+        None => Err(csrf_refused(&format!(
+            "the {CSRF_HEADER} header is required"
+        ))),
+    }
+}
+
 /// Compares without stopping at the first difference, so the time taken
 /// does not tell an attacker how much of a guess was right.
 fn same_secret(a: &str, b: &str) -> bool {

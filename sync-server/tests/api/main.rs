@@ -7,6 +7,7 @@ mod centre_roles;
 mod centre_scheduler;
 mod centre_workflow;
 mod cli;
+mod department_photo;
 mod enrol_auth;
 mod export;
 mod figures;

@@ -231,9 +231,16 @@ await step("the department accepts it and sees the scheduler's chase", async () 
   shots.push(await shot(handler, "desk-case-timeline"));
 });
 
-await step("the department resolves it with a note", async () => {
+await step("the department resolves it with a note and a photo of the result", async () => {
   await act(handler, "progress", (form) => form.locator("textarea").fill("已设置围挡，等待雨停"));
-  await act(handler, "resolve", (form) => form.locator("textarea").fill("井盖已更换，路面已修复"));
+  const before = (await timelineKinds(handler)).filter((k) => k === "attach_photo").length;
+  await act(handler, "resolve", async (form) => {
+    await form.locator("textarea").fill("井盖已更换，路面已修复");
+    await form.locator("input[type=file]").setInputFiles(join(OUT, "..", "scene.png"));
+  });
+  const after = (await timelineKinds(handler)).filter((k) => k === "attach_photo").length;
+  check(after === before + 1, `the department's photo is on the timeline (${before} → ${after})`);
+  check((await handler.$$(".photos img")).length >= 2, "both photos are shown");
   check((await handler.textContent(".case-head")).includes("已办结待核实"), "status resolved");
   check(await handler.isVisible("#actions .muted"), "nothing left for the department");
 });
