@@ -10,7 +10,18 @@ export CARGO_TERM_COLOR=never
 LOG_DIR=${TEST_OUTPUT:-$ROOT/test-output}
 mkdir -p "$LOG_DIR"
 
-step() { printf '\n=== %s ===\n' "$*"; }
+START=$(date +%s)
+step() { printf '\n=== %s (at %ds) ===\n' "$*" $(($(date +%s) - START)); }
+
+# Downloads for the browser, Kotlin and Swift tests go on while Rust compiles.
+bash scripts/install-test-tools.sh >"$LOG_DIR/install-test-tools.log" 2>&1 &
+TOOLS_PID=$!
+wait_for_tools() {
+  if [ -n "$TOOLS_PID" ]; then
+    wait "$TOOLS_PID" || { cat "$LOG_DIR/install-test-tools.log"; echo "installing the test tools failed"; exit 1; }
+    TOOLS_PID=
+  fi
+}
 
 step "toolchain"
 command -v cargo >/dev/null || { echo "cargo is required (https://rustup.rs)"; exit 1; }
@@ -38,6 +49,7 @@ step "rust tests"
 cargo test --workspace 2>&1 | tee "$LOG_DIR/cargo-test.log"
 
 step "dashboard in headless Chromium"
+wait_for_tools
 bash scripts/test-browser.sh 2>&1 | tee "$LOG_DIR/browser.log"
 
 step "kotlin on the JVM"

@@ -10,24 +10,10 @@ ROOT=$PWD
 OUT_DIR=${TEST_OUTPUT:-$ROOT/test-output}/browser
 CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 
-if [ ! -x "$CHROMIUM" ]; then
-  if [ "$(id -u)" -eq 0 ]; then
-    echo "installing Debian's chromium"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-  else
-    echo "Chromium is missing at $CHROMIUM: run 'apt-get install -y chromium' as root (or run this script as root)"
-    exit 1
-  fi
-fi
-command -v node >/dev/null || { echo "Node.js is required for the browser tests"; exit 1; }
-
-echo "npm: installing playwright-core (no browser download: Debian's Chromium is used)"
-export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
-(cd sync-server/tests/browser && npm ci --no-audit --no-fund --loglevel=error)
+bash scripts/install-test-tools.sh browser
 
 echo "cargo: building gridcase-server and the gridcase CLI"
-cargo build -q -p gridcase-server -p gridcase
+cargo build -q --workspace --bins
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 SERVER_BIN=$TARGET_DIR/debug/gridcase-server
 CLI_BIN=$TARGET_DIR/debug/gridcase

@@ -20,13 +20,7 @@ done
 
 # tree-sitter >= 0.22 is needed for Language(tree_sitter_swift.language()); these are the versions
 # the baseline in check_swift.py was established with.
-if ! "$python" -c 'import tree_sitter, tree_sitter_swift; from tree_sitter import Language, Parser; Parser(Language(tree_sitter_swift.language()))' 2>/dev/null; then
-  echo "test-ios: installing tree-sitter and tree-sitter-swift with pip"
-  pkgs=("tree-sitter==0.26.1" "tree-sitter-swift==0.7.4")
-  "$python" -m pip install --quiet --disable-pip-version-check "${pkgs[@]}" \
-    || "$python" -m pip install --quiet --disable-pip-version-check --break-system-packages "${pkgs[@]}" \
-    || die "could not pip install ${pkgs[*]}"
-fi
+PYTHON="$python" bash "$here/install-test-tools.sh" swift || die "could not pip install tree-sitter and tree-sitter-swift"
 
 if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then
   case "$CARGO_TARGET_DIR" in /*) ;; *) CARGO_TARGET_DIR="$PWD/$CARGO_TARGET_DIR" ;; esac
