@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Generate the uniffi Swift bindings of gridcase-ffi into the Swift package (works on Linux and macOS).
 #
-#   ios/generate-swift.sh [--library PATH] [--headers DIR] [--release]
+#   ios/generate-swift.sh [--library PATH] [--bindgen PATH] [--headers DIR] [--release]
 #
 #   --library PATH  read the interface from this already-built gridcase_ffi library (.a, .so or
 #                   .dylib, any target). Default: build the host cdylib with
 #                   `cargo build -p gridcase-ffi` and use it.
+#   --bindgen PATH  an already-built in-repo uniffi-bindgen binary. Default: build and run it
+#                   with `cargo run -p gridcase-ffi --bin uniffi-bindgen`.
 #   --headers DIR   also write the C header gridcase_ffiFFI.h and its module.modulemap
 #                   (module gridcase_ffiFFI) into DIR, as an XCFramework's Headers want them.
 #   --release       build/use the release host library instead of the debug one.
@@ -22,10 +24,11 @@ root="$(cd "${GRIDCASE_CARGO_ROOT:-$here/..}" && pwd)"
 cargo="${CARGO:-cargo}"
 command -v "$cargo" >/dev/null 2>&1 || die "'$cargo' not found on PATH"
 
-library="" headers="" profile="debug" cargo_profile=()
+library="" bindgen="" headers="" profile="debug" cargo_profile=()
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --library) [[ $# -ge 2 ]] || die "--library needs a path"; library="$2"; shift 2 ;;
+    --bindgen) [[ $# -ge 2 ]] || die "--bindgen needs a path"; bindgen="$2"; shift 2 ;;
     --headers) [[ $# -ge 2 ]] || die "--headers needs a directory"; headers="$2"; shift 2 ;;
     --release) profile="release"; cargo_profile=(--release); shift ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
@@ -38,6 +41,7 @@ if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then export CARGO_TARGET_DIR="$(abspath "$C
 target_dir="${CARGO_TARGET_DIR:-$root/target}"
 [[ -n "$library" ]] && library="$(abspath "$library")"
 [[ -n "$headers" ]] && headers="$(abspath "$headers")"
+[[ -n "$bindgen" ]] && bindgen="$(abspath "$bindgen")"
 
 cd "$root"
 if [[ -z "$library" ]]; then
@@ -53,8 +57,12 @@ fi
 out="$(mktemp -d "${TMPDIR:-/tmp}/gridcase-swift.XXXXXX")"
 trap 'rm -rf "$out"' EXIT
 # The in-repo uniffi-bindgen always runs on the host, whatever target the library was built for.
-"$cargo" run --quiet -p gridcase-ffi --bin uniffi-bindgen -- \
-  generate --library "$library" --language swift --no-format --out-dir "$out"
+if [[ -n "$bindgen" ]]; then
+  bindgen_cmd=("$bindgen")
+else
+  bindgen_cmd=("$cargo" run --quiet -p gridcase-ffi --bin uniffi-bindgen --)
+fi
+"${bindgen_cmd[@]}" generate --library "$library" --language swift --no-format --out-dir "$out"
 
 for f in gridcase_ffi.swift gridcase_ffiFFI.h gridcase_ffiFFI.modulemap; do
   [[ -f "$out/$f" ]] || die "uniffi-bindgen did not write $f (wrote: $(ls "$out"))"

@@ -27,7 +27,13 @@ if [[ -n "${CARGO_TARGET_DIR:-}" ]]; then
   export CARGO_TARGET_DIR
 fi
 
-"$root/ios/generate-swift.sh"
+# The workspace's own build (what the Rust and Kotlin tests built, so nothing
+# is compiled again for another feature set), then the generator on it.
+(cd "$root" && cargo build --workspace --lib --bins)
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+lib_ext=so; [[ "$(uname -s)" == Darwin ]] && lib_ext=dylib
+"$root/ios/generate-swift.sh" --library "$target_dir/debug/libgridcase_ffi.$lib_ext" \
+  --bindgen "$target_dir/debug/uniffi-bindgen"
 [[ -s "$root/ios/Sources/Gridcase/Generated/gridcase_ffi.swift" ]] || die "no generated Swift bindings"
 
 "$python" "$here/check_swift.py" --self-test

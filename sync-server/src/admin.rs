@@ -112,50 +112,11 @@ impl Admin {
         grid_ids: &[String],
         code_ttl_ms: Millis,
     ) -> Result<NewLeader, AppError> {
-        gridcase_core::case::check_text("name", name, 1, MAX_ACCOUNT_NAME_CHARS)
-            .map_err(|e| failed(format!("name: {}", e.reason)))?;
-        if grid_ids.is_empty() {
-            return Err(failed("a grid leader needs at least one --grid"));
-        }
-        if code_ttl_ms <= 0 {
-            return Err(failed("the code must be valid for some time"));
-        }
-        let map = self.grids.current(&self.conn)?;
-        if !map.is_empty() {
-            if let Some(unknown) = grid_ids.iter().find(|g| map.get(g).is_none()) {
-                return Err(failed(format!(
-                    "grid {unknown:?} is not in the imported map"
-                )));
-            }
-        } else {
-            tracing::warn!("no grid map imported yet: the grid ids are not checked");
-        }
-        let mut grid_ids = grid_ids.to_vec();
-        grid_ids.sort();
-        grid_ids.dedup();
-        let name = name.trim().to_string();
-        let now = now_millis();
-        let issued = self.write(|tx| {
-            let account_id = accounts::new_id();
-            tx.execute(
-                "INSERT INTO accounts (id, name, role, created_at) VALUES (?1, ?2, 'grid_leader', ?3)",
-                params![account_id, name, now],
-            )?;
-            for grid in &grid_ids {
-                tx.execute(
-                    "INSERT INTO account_grids (account_id, grid_id) VALUES (?1, ?2)",
-                    params![account_id, grid],
-                )?;
-            }
-            accounts::issue_code(tx, &account_id, code_ttl_ms, now)
-        })?;
-        Ok(NewLeader {
-            account_id: issued.account_id,
-            name,
-            grid_ids,
-            code: issued.code,
-            expires_at: issued.expires_at,
-        })
+        let mut created =
+            self.create_leaders(&[(name.to_string(), grid_ids.to_vec())], code_ttl_ms)?;
+        created
+            .pop()
+            .ok_or_else(|| failed("no grid leader was created"))
     }
 
     /// Creates many grid leaders at once (a city's rollout), each with their
@@ -166,11 +127,14 @@ impl Admin {
         code_ttl_ms: Millis,
     ) -> Result<Vec<NewLeader>, AppError> {
         let map = self.grids.current(&self.conn)?;
+        if map.is_empty() {
+            tracing::warn!("no grid map imported yet: the grid ids are not checked");
+        }
         for (name, grids) in leaders {
             gridcase_core::case::check_text("name", name, 1, MAX_ACCOUNT_NAME_CHARS)
                 .map_err(|e| failed(format!("name: {}", e.reason)))?;
             if grids.is_empty() {
-                return Err(failed("a grid leader needs at least one grid"));
+                return Err(failed("a grid leader needs at least one grid (--grid)"));
             }
             if let Some(unknown) = grids
                 .iter()

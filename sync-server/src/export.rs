@@ -260,33 +260,41 @@ fn select_for(
     select(conn, map, &q)
 }
 
+/// The cases `raw` asks for, within what the member of staff answers for,
+/// written by `write`.
+async fn export<T: Send + 'static>(
+    state: &crate::AppState,
+    session: StaffSession,
+    raw: Option<String>,
+    write: fn(&[PublicCase], &GridMap, Millis) -> Result<T, AppError>,
+) -> Result<T, AppError> {
+    let grids = state.grids.clone();
+    let now = now_millis();
+    state
+        .db
+        .read(move |tx| {
+            let map = grids.current(tx)?;
+            let cases = select_for(tx, &map, &session.staff, raw.as_deref())?;
+            write(&cases, &map, now)
+        })
+        .await
+}
+
 /// `GET /v1/export/cases.csv`, for a member of staff.
 pub(crate) async fn csv_handler(
     State(state): State<crate::AppState>,
     session: StaffSession,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
-    let grids = state.grids.clone();
-    let now = now_millis();
-    let body = state
-        .db
-        .read(move |tx| {
-            let map = grids.current(tx)?;
-            let cases = select_for(tx, &map, &session.staff, raw.as_deref())?;
-            to_csv(&cases, &map, now)
-        })
-        .await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
-            (
-                header::CONTENT_DISPOSITION,
-                "attachment; filename=\"cases.csv\"",
-            ),
-        ],
-        body,
-    )
-        .into_response())
+    let body = export(&state, session, raw, to_csv).await?;
+    let headers = [
+        (header::CONTENT_TYPE, "text/csv; charset=utf-8"),
+        (
+            header::CONTENT_DISPOSITION,
+            "attachment; filename=\"cases.csv\"",
+        ),
+    ];
+    Ok((headers, body).into_response())
 }
 
 /// `GET /v1/export/cases.geojson`, for a member of staff.
@@ -295,16 +303,10 @@ pub(crate) async fn geojson_handler(
     session: StaffSession,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
-    let grids = state.grids.clone();
-    let now = now_millis();
-    let body = state
-        .db
-        .read(move |tx| {
-            let map = grids.current(tx)?;
-            let cases = select_for(tx, &map, &session.staff, raw.as_deref())?;
-            Ok(to_geojson(&cases, &map, now))
-        })
-        .await?;
+    let body = export(&state, session, raw, |cases, map, now| {
+        Ok(to_geojson(cases, map, now))
+    })
+    .await?;
     Ok(([(header::CONTENT_TYPE, "application/geo+json")], body).into_response())
 }
 

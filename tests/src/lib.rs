@@ -26,8 +26,41 @@ pub fn sample_jpeg(w: u32, h: u32, seed: u32) -> Vec<u8> {
     out
 }
 
+/// Records a case as a grid leader does: the draft at `point`, each photo
+/// through intake, then submitted. Returns once it has committed.
+pub async fn record_case(
+    terminal: &gridcase_core::Terminal,
+    category: gridcase_core::case::Category,
+    title: &str,
+    point: gridcase_core::GeoPoint,
+    photos: Vec<Vec<u8>>,
+) -> anyhow::Result<gridcase_core::CaseId> {
+    let now = gridcase_core::time::now_millis();
+    let case = terminal.create_case(
+        gridcase_core::case::CaseDraft {
+            category,
+            title: title.to_string(),
+            description: "夜间整条街路灯不亮，配电箱门损坏，居民出行不便".into(),
+            location: Some(gridcase_core::Location {
+                point,
+                address: Some("幸福街".into()),
+            }),
+            occurred_at: now,
+            proposed_deadline: Some(now + 2 * gridcase_core::time::DAY),
+        },
+        Some(point),
+    )?;
+    for photo in photos {
+        terminal
+            .add_photo(&case.id, gridcase_core::terminal::PhotoSource::Bytes(photo))
+            .await?;
+    }
+    terminal.submit_case(&case.id)?;
+    Ok(case.id)
+}
+
 /// One case as the crash tests' field terminals record it: a safety hazard
-/// with one photo of `photo_size`, submitted. Returns once it has committed.
+/// with one photo of `photo` = (width, height, seed), submitted.
 pub fn record_field_case(
     terminal: &gridcase_core::Terminal,
     rt: &tokio::runtime::Runtime,
@@ -35,27 +68,12 @@ pub fn record_field_case(
     point: gridcase_core::GeoPoint,
     photo: (u32, u32, u32),
 ) -> anyhow::Result<gridcase_core::CaseId> {
-    use gridcase_core::case::{CaseDraft, Category};
-    let now = gridcase_core::time::now_millis();
-    let case = terminal.create_case(
-        CaseDraft {
-            category: Category::SafetyHazard,
-            title,
-            description: "配电箱门损坏，线路裸露".into(),
-            location: Some(gridcase_core::Location {
-                point,
-                address: None,
-            }),
-            occurred_at: now,
-            proposed_deadline: Some(now + gridcase_core::time::DAY),
-        },
-        Some(point),
-    )?;
     let (w, h, seed) = photo;
-    rt.block_on(terminal.add_photo(
-        &case.id,
-        gridcase_core::terminal::PhotoSource::Bytes(sample_jpeg(w, h, seed)),
-    ))?;
-    terminal.submit_case(&case.id)?;
-    Ok(case.id)
+    rt.block_on(record_case(
+        terminal,
+        gridcase_core::case::Category::SafetyHazard,
+        &title,
+        point,
+        vec![sample_jpeg(w, h, seed)],
+    ))
 }

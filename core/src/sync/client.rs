@@ -28,14 +28,10 @@ pub(crate) struct Wire {
 }
 
 impl SyncClient {
-    pub fn new(base: &str, token: Option<String>) -> Result<Self, SyncError> {
-        let base = base.trim_end_matches('/').to_owned();
-        if !(base.starts_with("http://") || base.starts_with("https://")) {
-            return Err(SyncError::InvalidServer {
-                reason: "the server address must start with http:// or https://".into(),
-            });
-        }
-        let http = reqwest::Client::builder()
+    /// The HTTP client a terminal keeps for its whole life (see
+    /// `Terminal::sync_client`).
+    pub fn http() -> Result<reqwest::Client, SyncError> {
+        reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(60))
             .pool_idle_timeout(Duration::from_secs(30))
@@ -43,7 +39,20 @@ impl SyncClient {
             .build()
             .map_err(|e| SyncError::InvalidServer {
                 reason: e.to_string(),
-            })?;
+            })
+    }
+
+    pub fn new(
+        http: reqwest::Client,
+        base: &str,
+        token: Option<String>,
+    ) -> Result<Self, SyncError> {
+        let base = base.trim_end_matches('/').to_owned();
+        if !(base.starts_with("http://") || base.starts_with("https://")) {
+            return Err(SyncError::InvalidServer {
+                reason: "the server address must start with http:// or https://".into(),
+            });
+        }
         Ok(Self {
             http,
             base,

@@ -85,6 +85,8 @@ struct Inner {
     actor_id: RwLock<String>,
     #[cfg(feature = "sync")]
     sync: tokio::sync::Mutex<sync::Backoff>,
+    #[cfg(feature = "sync")]
+    http: std::sync::OnceLock<reqwest::Client>,
 }
 
 impl Terminal {
@@ -118,6 +120,8 @@ impl Terminal {
                 actor_id: RwLock::new(actor_id),
                 #[cfg(feature = "sync")]
                 sync: Default::default(),
+                #[cfg(feature = "sync")]
+                http: Default::default(),
             }),
         })
     }

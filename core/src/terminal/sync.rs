@@ -43,6 +43,24 @@ impl Backoff {
 }
 
 impl Terminal {
+    /// A client for one round. The HTTP client underneath lives as long as
+    /// the terminal: building one (TLS roots and all) costs more than an idle
+    /// sync, and its pool lets syncs close together share a connection.
+    fn sync_client(
+        &self,
+        server_url: &str,
+        token: Option<String>,
+    ) -> Result<SyncClient, SyncError> {
+        let http = match self.inner.http.get() {
+            Some(http) => http.clone(),
+            None => {
+                let http = SyncClient::http()?;
+                self.inner.http.get_or_init(|| http).clone()
+            }
+        };
+        SyncClient::new(http, server_url, token)
+    }
+
     /// Enrols this terminal with a server using the one-time code the centre
     /// gave the grid leader, and downloads the grid map.
     ///
@@ -56,7 +74,7 @@ impl Terminal {
         code: &str,
         device_name: &str,
     ) -> Result<SyncAccount, SyncError> {
-        let client = SyncClient::new(server_url, None)?;
+        let client = self.sync_client(server_url, None)?;
         let request = EnrolRequest {
             code: code.trim().to_owned(),
             device_name: device_name.to_owned(),
@@ -81,7 +99,7 @@ impl Terminal {
             .actor_id
             .write()
             .unwrap_or_else(|e| e.into_inner()) = account.account_id.clone();
-        let authed = SyncClient::new(&account.server_url, Some(account.token.clone()))?;
+        let authed = self.sync_client(&account.server_url, Some(account.token.clone()))?;
         if let Err(e) = self.fetch_grids(&authed, &mut report).await {
             tracing::warn!(error = %e, "no grid map yet; the next sync fetches it");
         }
@@ -154,7 +172,7 @@ impl Terminal {
         if waiting {
             self.sync_now(None).await?;
         }
-        let client = SyncClient::new(&account.server_url, Some(account.token))?;
+        let client = self.sync_client(&account.server_url, Some(account.token))?;
         // A retry after a lost answer makes a second link; the first simply
         // expires unused.
         retry(&mut SyncReport::default(), || client.rating_link(case_id)).await
@@ -166,7 +184,7 @@ impl Terminal {
     ) -> Result<SyncReport, SyncError> {
         let store = &self.inner.store;
         let account = store.sync_account()?.ok_or(SyncError::NotEnrolled)?;
-        let client = SyncClient::new(&account.server_url, Some(account.token.clone()))?;
+        let client = self.sync_client(&account.server_url, Some(account.token.clone()))?;
         let mut report = SyncReport::default();
         let tell = |phase, done, total| {
             if let Some(p) = progress {

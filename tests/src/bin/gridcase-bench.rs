@@ -70,7 +70,8 @@ fn sync() -> Result<()> {
 
 /// The load generator against the real server: `GRIDCASE_BENCH_LOAD_DEVICES`
 /// terminals (2,000) syncing every 5 minutes for `GRIDCASE_BENCH_LOAD_SECS`
-/// (60 s), then twice as often each 30 s round until it breaks.
+/// (60 s), then at a province's rate (100,000 terminals every 5 minutes) and
+/// twice that each 30 s round until it breaks.
 fn load() -> Result<()> {
     let env = |k: &str, d: f64| -> f64 {
         std::env::var(k)

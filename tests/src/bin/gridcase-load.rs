@@ -3,14 +3,19 @@
 //! ```text
 //! gridcase-load [--devices N] [--sync-every-secs S] [--duration-secs D]
 //!               [--max-syncs M] [--case-share F] [--work DIR] [--breaking-point]
+//!               [--round-secs R] [--terminals-on-disk]
 //! ```
 //!
 //! Defaults: 2,000 terminals, a sync every 300 s each, 120 s. With
-//! `--breaking-point` it then runs again with the same terminals syncing
-//! twice as often each time, until the p99 of pushes or pulls passes 1 s or
-//! errors appear, and reports the rate (as terminals syncing every 5 minutes)
-//! where that happened. Build in release mode: `cargo run --release -p
-//! gridcase-tests --bin gridcase-load`.
+//! `--breaking-point` it then runs again with the same terminals at a
+//! province's rate (100,000 terminals syncing every 5 minutes, 333 syncs/s)
+//! and twice that each round (`--round-secs`, default 60), until the p99 of
+//! pushes or pulls passes 1 s or errors appear, and reports the rate (as
+//! terminals syncing every 5 minutes) where that happened.
+//!
+//! The terminals' folders live in `/dev/shm` unless `--terminals-on-disk`:
+//! each phone fsyncs its own flash, not the server's disk. Build in release
+//! mode: `cargo run --release -p gridcase-tests --bin gridcase-load`.
 
 use std::time::Duration;
 
@@ -23,6 +28,7 @@ fn main() -> Result<()> {
     let mut config = LoadConfig::default();
     let mut work = None;
     let mut breaking_point = false;
+    let mut round = Duration::from_secs(60);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().with_context(|| format!("{arg} needs a value"));
@@ -34,6 +40,8 @@ fn main() -> Result<()> {
             "--case-share" => config.case_share = value()?.parse()?,
             "--work" => work = Some(value()?.into()),
             "--breaking-point" => breaking_point = true,
+            "--round-secs" => round = Duration::from_secs_f64(value()?.parse()?),
+            "--terminals-on-disk" => config.terminals_in_memory = false,
             other => bail!("unknown argument {other}; see the file's docs"),
         }
     }
@@ -52,7 +60,6 @@ fn main() -> Result<()> {
         );
         return Ok(());
     }
-    let round = config.duration.min(Duration::from_secs(60));
     let (reports, broke) = rt.block_on(find_breaking_point(config, round, 8, &dir))?;
     for r in &reports {
         println!("{}", r.markdown());

@@ -147,6 +147,45 @@ class SyncTest {
     }
 
     @Test
+    fun aVerifiedCaseGetsARatingLinkForTheResidentsPhone() = runBlocking {
+        val leader = GridcaseClient.open(tmp.resolve("leader"), ClientConfig(actorId = "unenrolled"))
+        try {
+            leader.enrol(url, enrolmentCode("王五"), "terminal-3")
+            val case = leader.createCase(
+                NewCase.of(Category.ENVIRONMENT, "垃圾未清运", location = street, proposedWithin = Duration.ofDays(1)),
+            )
+            leader.submitCase(case.id)
+            leader.syncNow(null)
+
+            // Not yet checked on site: the server's own refusal, typed.
+            val early = runCatching { leader.ratingLink(case.id) }.exceptionOrNull()
+            assertTrue(early is GridcaseException.Rejected, "$early")
+            assertEquals("not_allowed", early.code)
+
+            admin("dispatch", case.id, "--department", "市政", "--deadline-hours", "24")
+            admin("resolve", case.id, "--note", "已清运")
+            leader.syncNow(null)
+            assertEquals(CaseStatus.RESOLVED, leader.getCase(case.id).status)
+            // Checked on site with no signal; the link syncs that first.
+            leader.verifyCase(case.id, true, "已现场核实", emptyList(), null)
+
+            val link = leader.ratingLink(case.id)
+            assertTrue(link.url.startsWith("$url/r/"), link.url)
+            assertTrue(link.expiresAt > System.currentTimeMillis())
+            assertTrue(link.qrSvg.startsWith("<?xml") || link.qrSvg.startsWith("<svg"), link.qrSvg.take(40))
+            assertTrue(!leader.getCase(case.id).waitingToSync, "the on-site check was synced for the link")
+
+            // The resident's phone opens the page.
+            val page = java.net.URI(link.url).toURL().openConnection() as java.net.HttpURLConnection
+            assertEquals(200, page.responseCode)
+            assertTrue(page.inputStream.bufferedReader().readText().contains("垃圾未清运"))
+        } finally {
+            leader.shutdown()
+            leader.close()
+        }
+    }
+
+    @Test
     fun aWrongCodeAndAnUnreachableServerAreTypedErrors() = runBlocking {
         val client = GridcaseClient.open(tmp.resolve("t"), ClientConfig(actorId = "x"))
         try {
