@@ -68,10 +68,12 @@ step "swift bindings parse"
 bash scripts/test-ios.sh 2>&1 | tee "$LOG_DIR/ios.log"
 
 step "fuzz: every target for about a minute"
-# Without AddressSanitizer here, to keep the build short: the targets reach
-# only safe Rust, where a bug shows as a panic or an overflow, which this
-# build (debug assertions on) catches. The long runs use it (scripts/fuzz.sh).
-(unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS; FUZZ_SANITIZER=${FUZZ_SANITIZER:-none} \
+# A smoke run; the long runs are scripts/fuzz.sh 1800 (see the README). Built
+# quickly (the fuzz workspace's dev profile, no AddressSanitizer: the targets
+# reach only safe Rust, where a bug shows as a panic or an overflow, which
+# this build's debug assertions catch), and all targets side by side.
+(unset RUSTC_WORKSPACE_WRAPPER CLIPPY_ARGS; FUZZ_BUILD=${FUZZ_BUILD:-dev} \
+  FUZZ_SANITIZER=${FUZZ_SANITIZER:-none} FUZZ_JOBS=${FUZZ_JOBS:-5} \
   bash scripts/fuzz.sh "${FUZZ_SECONDS:-60}") 2>&1 | tee "$LOG_DIR/fuzz.log"
 
 step "summary"
