@@ -120,18 +120,18 @@ impl LoadReport {
     /// Syncs per second the run offered, and what that is in terminals syncing
     /// every 5 minutes.
     pub fn equivalent_devices(&self) -> f64 {
-        self.syncs as f64 / self.wall.as_secs_f64() * 300.0
+        self.rate() * 300.0
     }
 
     pub fn markdown(&self) -> String {
         let secs = self.wall.as_secs_f64();
         let mut out = format!(
-            "{} terminals, a sync every {} s each (±50%), {:.0} s: {} syncs ({:.1}/s, = {:.0} terminals at one sync per 5 min), {} cases with {} photos, {} ratings\n\n",
+            "{} terminals, a sync every {} s each (±50%), {:.0} s (last answers in at {secs:.1} s): {} syncs ({:.1}/s, = {:.0} terminals at one sync per 5 min), {} cases with {} photos, {} ratings\n\n",
             self.config.devices,
             self.config.sync_every.as_secs_f64(),
-            secs,
+            self.config.duration.as_secs_f64(),
             self.syncs,
-            self.syncs as f64 / secs,
+            self.rate(),
             self.equivalent_devices(),
             self.cases_recorded,
             self.photos,
@@ -303,12 +303,15 @@ pub fn point_in_city_grid(grids: usize, g: usize, i: u64) -> GeoPoint {
 }
 
 /// A camera-like photo that comes out of intake at roughly 200–400 KB: fine
-/// noise over gradients, different for every `seed`.
+/// noise over gradients, different for every `seed`. Smaller than a phone's
+/// 12 megapixels: intake's cost grows with pixels, and on one machine the
+/// terminals' intake would take the server's CPU; what the server sees (the
+/// size of the upload) is what matters.
 pub fn camera_photo(seed: u64) -> Vec<u8> {
     let mut rng = fastrand::Rng::with_seed(seed);
-    let (w, h) = (2048u32, 1536u32);
+    let (w, h) = (CAMERA_W, CAMERA_H);
     let img = image::RgbImage::from_fn(w, h, |x, y| {
-        let n = rng.u8(..) / 4;
+        let n = rng.u8(..) / CAMERA_NOISE_DIV;
         image::Rgb([
             ((x * 255 / w) as u8).wrapping_add(n),
             ((y * 255 / h) as u8).wrapping_add(n / 2),
@@ -327,6 +330,10 @@ pub fn camera_photo(seed: u64) -> Vec<u8> {
     out
 }
 
+const CAMERA_W: u32 = 1280;
+const CAMERA_H: u32 = 960;
+const CAMERA_NOISE_DIV: u8 = 8;
+
 struct Device {
     terminal: Terminal,
     grid: usize,
@@ -341,6 +348,13 @@ struct Counters {
     ratings: AtomicU64,
     in_flight: AtomicUsize,
     peak_in_flight: AtomicUsize,
+}
+
+/// Cases terminals saw received, for the centre to handle.
+#[derive(Default)]
+struct Received {
+    waiting: Vec<CaseId>,
+    handed: std::collections::HashSet<CaseId>,
 }
 
 /// The centre's staff at work over the HTTP API, as on the dashboard: the
@@ -551,7 +565,7 @@ pub async fn drive(fleet: &Fleet, config: LoadConfig) -> Result<LoadReport> {
     let own_cpu_before = process_cpu_seconds(std::process::id())?;
     let started = Instant::now();
     let stop_at = started + config.duration;
-    let received: Arc<Mutex<Vec<CaseId>>> = Default::default();
+    let received: Arc<Mutex<Received>> = Default::default();
 
     // The centre dispatches and resolves what terminals report, in batches.
     let centre = {
@@ -562,8 +576,8 @@ pub async fn drive(fleet: &Fleet, config: LoadConfig) -> Result<LoadReport> {
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 let batch: Vec<CaseId> = {
                     let mut r = received.lock().unwrap_or_else(|e| e.into_inner());
-                    let n = r.len().min(50);
-                    r.drain(..n).collect()
+                    let n = r.waiting.len().min(50);
+                    r.waiting.drain(..n).collect()
                 };
                 for id in batch {
                     let t = Instant::now();
@@ -615,8 +629,10 @@ pub async fn drive(fleet: &Fleet, config: LoadConfig) -> Result<LoadReport> {
                     let mut r = received.lock().unwrap_or_else(|e| e.into_inner());
                     for id in mine.iter() {
                         let status = d.terminal.case_detail_blocking(id).map(|c| c.case.status);
-                        if matches!(status, Ok(CaseStatus::Received)) && !r.contains(id) {
-                            r.push(*id);
+                        // The terminal may show a case as received until it
+                        // pulls what the centre did: hand each over once.
+                        if matches!(status, Ok(CaseStatus::Received)) && r.handed.insert(*id) {
+                            r.waiting.push(*id);
                         }
                     }
                     mine.retain(|id| {
@@ -833,8 +849,10 @@ impl LoadReport {
         self.p99("push").max(self.p99("pull")) > 1_000.0 || self.errors() > 0
     }
 
+    /// Syncs per second offered: every sync counted started within the
+    /// configured duration (the wall time also holds the last answers).
     fn rate(&self) -> f64 {
-        self.syncs as f64 / self.wall.as_secs_f64()
+        self.syncs as f64 / self.config.duration.as_secs_f64()
     }
 
     /// The benchmark table's rows: the city against the target and the
@@ -908,5 +926,23 @@ pub fn raise_open_files_limit() {
             lim.rlim_cur = lim.rlim_max;
             libc::setrlimit(libc::RLIMIT_NOFILE, &lim);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn camera_photos_come_out_of_intake_at_200_to_400_kb() {
+        let config = gridcase_core::photo::PhotoConfig::default();
+        for seed in 0..3 {
+            let photo = gridcase_core::photo::intake_bytes(&camera_photo(seed), &config)
+                .expect("a camera photo passes intake");
+            let kb = photo.jpeg.len() / 1024;
+            eprintln!("seed {seed}: {}x{} {kb} KB", photo.width, photo.height);
+            assert!((200..=400).contains(&kb), "{kb} KB");
+        }
+        assert_ne!(camera_photo(1), camera_photo(2), "every photo is new");
     }
 }
