@@ -18,7 +18,9 @@ bash scripts/install-test-tools.sh >"$LOG_DIR/install-test-tools.log" 2>&1 &
 TOOLS_PID=$!
 wait_for_tools() {
   if [ -n "$TOOLS_PID" ]; then
-    wait "$TOOLS_PID" || { cat "$LOG_DIR/install-test-tools.log"; echo "installing the test tools failed"; exit 1; }
+    # Only a head start: each step below installs what it lacks itself and
+    # fails there, with its own message, if it cannot.
+    wait "$TOOLS_PID" || { cat "$LOG_DIR/install-test-tools.log"; echo "the background install failed; the steps try again"; }
     TOOLS_PID=
   fi
 }
