@@ -12,7 +12,7 @@ CHROMIUM=${CHROMIUM:-/usr/bin/chromium}
 
 bash scripts/install-test-tools.sh browser
 
-echo "cargo: building gridcase-server and the gridcase CLI"
+echo "cargo: building the workspace's binaries (the server and the gridcase CLI among them)"
 cargo build -q --workspace --bins
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 SERVER_BIN=$TARGET_DIR/debug/gridcase-server
