@@ -14,6 +14,7 @@ pub mod location;
 pub mod op;
 pub mod protocol;
 pub mod time;
+pub mod zone;
 
 #[cfg(feature = "device")]
 pub mod photo;
@@ -29,6 +30,7 @@ pub use error::{InvalidInput, TransitionError};
 pub use ids::{CaseId, OpId};
 pub use location::{GeoPoint, Location};
 pub use op::{Actor, Op, OpKind, Role};
+pub use zone::Zone;
 
 #[cfg(feature = "device")]
 pub use terminal::{

@@ -112,6 +112,12 @@ pub struct EnrolResponse {
     /// The grid leader's account; ops from this device carry it as actor id.
     pub account_id: String,
     pub grid_ids: Vec<String>,
+    /// The deployment's time zone (IANA name, see [`crate::zone`]).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub time_zone: String,
+    /// The grid leader's name as the centre knows it.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub account_name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -190,6 +196,32 @@ pub struct SyncResponse {
     /// holds, the device downloads `GET /v1/grids` again.
     #[serde(default)]
     pub grid_map_version: u64,
+    /// The deployment's time zone (IANA name, see [`crate::zone`]): the
+    /// terminal shows every time, and counts every day, on this clock.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub time_zone: String,
+    /// The names people read for the ids this page's ops mention: the staff
+    /// and grid leaders who acted, the departments cases went to. A terminal
+    /// keeps them, so its timeline says 王调度, not an account id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub names: Vec<DisplayName>,
+}
+
+/// What an id in an op stands for, in words.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisplayName {
+    pub id: String,
+    pub kind: NameKind,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NameKind {
+    /// An `Actor::id`: a grid leader's account or a member of staff.
+    Actor,
+    /// A department a case is dispatched to (`OpKind::Dispatch::department`).
+    Department,
 }
 
 /// A case the device no longer sees (`server_seq` orders it among the ops).

@@ -200,6 +200,8 @@ pub(crate) fn enrol(
             device_id,
             grid_ids: account_grids(conn, &account_id)?,
             account_id,
+            time_zone: String::new(),
+            account_name: String::new(),
         });
     }
     if expires_at <= now {
@@ -225,6 +227,8 @@ pub(crate) fn enrol(
         device_id,
         grid_ids: account_grids(conn, &account_id)?,
         account_id,
+        time_zone: String::new(),
+        account_name: String::new(),
     })
 }
 

@@ -202,6 +202,8 @@ pub(crate) async fn sync_handler(
         history,
         reset: page.reset,
         grid_map_version,
+        time_zone: String::new(),
+        names: Vec::new(),
     }))
 }
 
