@@ -51,6 +51,7 @@
 //!   the new config serves.
 
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -223,10 +224,7 @@ impl Balancer {
         );
         if let Err(e) = ready {
             service::stop_child(&mut child, libc::SIGTERM, Duration::from_secs(5));
-            return Err(e.context(service::file_tail(
-                &self.dir.join("logs/error.log"),
-                20,
-            )));
+            return Err(e.context(service::file_tail(&self.dir.join("logs/error.log"), 20)));
         }
         state.child = Some(child);
         Ok(())
@@ -336,8 +334,7 @@ fn serves_generation(addr: SocketAddr, generation: u64) -> bool {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s
-        .write_all(b"GET /__balancer/generation HTTP/1.0\r\nHost: balancer\r\n\r\n")
+    if s.write_all(b"GET /__balancer/generation HTTP/1.0\r\nHost: balancer\r\n\r\n")
         .is_err()
     {
         return false;

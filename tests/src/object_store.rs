@@ -62,7 +62,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context, Result};
+use anyhow::{anyhow, bail, Result};
 
 use crate::service::{self, LogTail};
 
@@ -287,7 +287,12 @@ impl Drop for ObjectStoreServer {
 
 /// An S3 client for an S3-compatible endpoint, on rustls with ring, with the
 /// settings such stores need (see the module docs).
-pub fn s3_client(endpoint: &str, access_key: &str, secret_key: &str, region: &str) -> aws_sdk_s3::Client {
+pub fn s3_client(
+    endpoint: &str,
+    access_key: &str,
+    secret_key: &str,
+    region: &str,
+) -> aws_sdk_s3::Client {
     use aws_sdk_s3::config::{
         BehaviorVersion, Credentials, Region, RequestChecksumCalculation,
         ResponseChecksumValidation,

@@ -67,6 +67,7 @@
 //!   services use; pipelining, binary COPY, `LISTEN/NOTIFY` (the grid map's
 //!   cache refresh across instances) and advisory locks are plain SQL.
 
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -232,7 +233,12 @@ impl PgCluster {
             .args(["-U", SUPERUSER, "--pwfile"])
             .arg(&pwfile)
             .args(["--auth-host=scram-sha-256", "--auth-local=scram-sha-256"])
-            .args(["--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions"])
+            .args([
+                "--encoding=UTF8",
+                "--locale=C",
+                "--no-sync",
+                "--no-instructions",
+            ])
             .env("TZ", "UTC")
             .stdin(Stdio::null());
         if let Some(u) = &user {
@@ -369,7 +375,9 @@ impl PgCluster {
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
         if !valid {
-            bail!("database name {name:?}: use a-z, 0-9 and _, at most 63, not starting with a digit");
+            bail!(
+                "database name {name:?}: use a-z, 0-9 and _, at most 63, not starting with a digit"
+            );
         }
         let password = random_hex(12);
         // Identifiers are checked above; the password is hex.
@@ -488,8 +496,8 @@ fn sweep_stale_dirs() {
             .and_then(|s| s.trim().parse::<libc::pid_t>().ok());
         // SAFETY: kill with signal 0 only checks that the process exists.
         let dead = owner.is_some_and(|pid| {
-            unsafe { libc::kill(pid, 0) } != 0
-                && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+            let gone = unsafe { libc::kill(pid, 0) } != 0;
+            gone && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
         });
         if dead {
             let _ = std::fs::remove_dir_all(e.path());
@@ -499,5 +507,7 @@ fn sweep_stale_dirs() {
 
 /// `bytes` random bytes as hex (passwords of throwaway clusters).
 fn random_hex(bytes: usize) -> String {
-    (0..bytes).map(|_| format!("{:02x}", fastrand::u8(..))).collect()
+    (0..bytes)
+        .map(|_| format!("{:02x}", fastrand::u8(..)))
+        .collect()
 }

@@ -91,7 +91,7 @@ async fn postgres_gives_each_test_its_own_database_on_one_cluster() -> Result<()
         ("TimeZone", "UTC"),
     ] {
         let got: String = client
-            .query_one(&format!("SHOW {setting}"), &[])
+            .query_one(format!("SHOW {setting}").as_str(), &[])
             .await?
             .get(0);
         assert_eq!(got, want, "{setting}");
@@ -200,12 +200,16 @@ fn run_child(mode: &str) -> Result<(std::process::Child, u16, PathBuf)> {
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()?;
-    let out = child.stdout.take().expect("piped");
-    for line in std::io::BufReader::new(out).lines() {
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("piped")).lines();
+    for line in lines.by_ref() {
         let line = line?;
         if let Some(rest) = line.strip_prefix("READY ") {
             let (port, dir) = rest.split_once(' ').context("READY port dir")?;
-            return Ok((child, port.parse()?, PathBuf::from(dir)));
+            let ready = (port.parse()?, PathBuf::from(dir));
+            // Keep reading: a child whose stdout is closed fails as it
+            // prints its test results.
+            std::thread::spawn(move || lines.for_each(drop));
+            return Ok((child, ready.0, ready.1));
         }
     }
     anyhow::bail!("the child process ended without starting its cluster")
@@ -231,18 +235,27 @@ fn postgres_cluster_ends_with_its_test_binary() -> Result<()> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     assert!(child.wait()?.success());
     assert!(!service::is_listening(addr), "stopped at exit");
-    let folder = data.parent().expect("data is in the cluster's folder").to_path_buf();
+    let folder = data
+        .parent()
+        .expect("data is in the cluster's folder")
+        .to_path_buf();
     assert!(!folder.exists(), "{} removed at exit", folder.display());
 
     let (mut child, port, data) = run_child("hang")?;
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    assert!(service::is_listening(addr), "alive while its test binary is");
+    assert!(
+        service::is_listening(addr),
+        "alive while its test binary is"
+    );
     child.kill()?;
     child.wait()?;
     eventually("postgres stops when its test binary is killed", || {
         !service::is_listening(addr)
     });
-    let folder = data.parent().expect("in the cluster's folder").to_path_buf();
+    let folder = data
+        .parent()
+        .expect("in the cluster's folder")
+        .to_path_buf();
     assert!(folder.exists(), "a killed binary cannot clean up");
     // The next start sweeps what the killed one left.
     let _next = PgCluster::start()?;
@@ -360,7 +373,10 @@ async fn object_store_does_multipart_uploads_across_clients() -> Result<()> {
         .send()
         .await
         .map_err(|e| anyhow::anyhow!(sdk_error(&e)))?;
-    assert_eq!(got.content_length(), Some((part1.len() + part2.len()) as i64));
+    assert_eq!(
+        got.content_length(),
+        Some((part1.len() + part2.len()) as i64)
+    );
     let body = got.body.collect().await?.into_bytes();
     assert!(
         body[..part1.len()] == part1[..] && body[part1.len()..] == part2[..],
@@ -414,7 +430,9 @@ async fn object_store_keeps_s3s_rules_for_small_parts_and_aborts() -> Result<()>
         .await
         .expect_err("a 64 KiB middle part must be refused");
     assert_eq!(
-        refused.as_service_error().and_then(|e| aws_sdk_s3::error::ProvideErrorMetadata::code(e)),
+        refused
+            .as_service_error()
+            .and_then(|e| aws_sdk_s3::error::ProvideErrorMetadata::code(e)),
         Some("EntityTooSmall"),
         "{}",
         sdk_error(&refused)
@@ -462,12 +480,21 @@ async fn object_store_keeps_s3s_rules_for_small_parts_and_aborts() -> Result<()>
         matches!(parts, Ok(0) | Err(_)),
         "no parts after an abort: {parts:?}"
     );
-    assert!(client.head_object().bucket(&bucket).key(key).send().await.is_err());
+    assert!(client
+        .head_object()
+        .bucket(&bucket)
+        .key(key)
+        .send()
+        .await
+        .is_err());
     let left: Vec<_> = walk(&s3.root().to_path_buf())
         .into_iter()
         .filter(|p| p.to_string_lossy().contains(&id))
         .collect();
-    assert!(left.is_empty(), "the aborted upload's files are gone: {left:?}");
+    assert!(
+        left.is_empty(),
+        "the aborted upload's files are gone: {left:?}"
+    );
     Ok(())
 }
 
@@ -534,6 +561,7 @@ fn object_store_restarts_with_what_it_stored() -> Result<()> {
     let put = {
         let (client, bucket) = (client.clone(), bucket.clone());
         move || {
+            let (client, bucket) = (client.clone(), bucket.clone());
             service::block_on_own_runtime(async move {
                 client
                     .put_object()
@@ -631,8 +659,15 @@ impl Upstream {
             .worker_threads(1)
             .enable_all()
             .build()?;
-        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))?;
+        // Bound here, not with block_on: the tests call this from inside
+        // their own runtime.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
         let addr = listener.local_addr()?;
+        let listener = {
+            let _in = rt.enter();
+            tokio::net::TcpListener::from_std(listener)?
+        };
         let app = axum::Router::new()
             .route("/who", get(who).post(who))
             .route("/upload", post(upload))
@@ -683,7 +718,12 @@ async fn balancer_alternates_instances_and_passes_the_client_address() -> Result
     let http = reqwest::Client::new();
     let mut seen = Vec::new();
     for _ in 0..8 {
-        let text = http.get(format!("{}/who", lb.url)).send().await?.text().await?;
+        let text = http
+            .get(format!("{}/who", lb.url))
+            .send()
+            .await?
+            .text()
+            .await?;
         let (name, xff) = text.split_once(' ').context("name xff")?;
         assert_eq!(xff, "127.0.0.1", "X-Forwarded-For names the client");
         seen.push(name.to_string());
@@ -773,7 +813,11 @@ async fn balancer_skips_a_killed_instance() -> Result<()> {
     for method in [reqwest::Method::GET, reqwest::Method::POST] {
         for _ in 0..4 {
             let (status, text) = who(method.clone()).await?;
-            assert_eq!((status, text.split(' ').next()), (200, Some("B")), "{method}");
+            assert_eq!(
+                (status, text.split(' ').next()),
+                (200, Some("B")),
+                "{method}"
+            );
         }
     }
 
@@ -796,7 +840,15 @@ async fn balancer_skips_a_killed_instance() -> Result<()> {
         };
         let before = lb.access_log().len();
         let (status, _) = who(method.clone()).await?;
-        let log = lb.access_log();
+        // nginx logs a request just after it answers.
+        let mut log = lb.access_log();
+        for _ in 0..100 {
+            if log.len() > before {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            log = lb.access_log();
+        }
         let (_, logged_status, tried) = log.get(before).context("logged")?.clone();
         assert_eq!(status, logged_status);
         if !tried.starts_with(&dying.to_string()) {
