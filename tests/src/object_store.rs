@@ -46,8 +46,11 @@
 //! - `object_store` 0.14 moved to reqwest 0.13 with aws-lc-rs for its `aws`
 //!   feature (ring only with its `aws-base` + `ring` features and a TLS
 //!   stack wired by hand); 0.13.2 is the last on reqwest 0.12 and ring;
-//! - the SDK's cost is build time: see the report (`aws-sdk-s3` is one large
-//!   generated crate). It builds without OpenSSL or aws-lc with
+//! - the SDK's cost is build time: `aws-sdk-s3` is one large generated
+//!   crate. Added to a tokio + reqwest crate, the SDK (with `aws-config`)
+//!   took 533 CPU-seconds to build here, `object_store` 0.13.2 358; in this
+//!   crate's build the `aws-*` crates are about a sixth of the time. It
+//!   builds without OpenSSL or aws-lc with
 //!   `default-features = false` and `aws-smithy-http-client`'s `rustls-ring`.
 //!
 //! Two settings a server must copy from [`s3_client`] for S3-compatible
