@@ -16,6 +16,15 @@ step() { printf '\n=== %s (at %ds) ===\n' "$*" $(($(date +%s) - START)); }
 # Downloads for the browser, Kotlin and Swift tests go on while Rust compiles.
 bash scripts/install-test-tools.sh >"$LOG_DIR/install-test-tools.log" 2>&1 &
 TOOLS_PID=$!
+# PostgreSQL, the object store and nginx for the Rust tests likewise (see
+# scripts/install-services.sh); the tests' harnesses install what is still
+# missing themselves.
+bash scripts/install-services.sh >"$LOG_DIR/install-services.log" 2>&1 &
+SERVICES_PID=$!
+wait_for_services() {
+  wait "$SERVICES_PID" || echo "the background install of services failed; the harnesses try again"
+  cat "$LOG_DIR/install-services.log"
+}
 wait_for_tools() {
   if [ -n "$TOOLS_PID" ]; then
     # Only a head start: each step below installs what it lacks itself and
@@ -57,6 +66,10 @@ echo "ok: rustls on ring, no OpenSSL"
 step "rust tests"
 # Builds (and so lints) every target clippy's --all-targets would: libs,
 # bins, tests and examples (there are no benches; benchmarks are a binary).
+# Built first, so the build overlaps the background installs; run once the
+# services are there.
+cargo test --workspace --no-run 2>&1 | tee "$LOG_DIR/cargo-build.log"
+wait_for_services
 cargo test --workspace 2>&1 | tee "$LOG_DIR/cargo-test.log"
 
 step "dashboard in headless Chromium"
