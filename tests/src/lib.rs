@@ -5,6 +5,7 @@ pub mod device;
 pub mod fault_proxy;
 pub mod load;
 pub mod photo_bench;
+pub mod power_loss;
 pub mod server;
 pub mod store_bench;
 pub mod sync_bench;
