@@ -680,11 +680,11 @@ pub async fn drive(fleet: &Fleet, config: LoadConfig) -> Result<LoadReport> {
     let by_kind: BTreeMap<String, Latencies> = recorder.take().into_iter().collect();
     let (ceiling_rps, ceiling) = prober.await??;
     Ok(LoadReport {
+        window: config.duration,
         config,
         wall,
         syncs: counters.syncs.load(Ordering::Relaxed),
         completed_in_window: counters.completed_in_window.load(Ordering::Relaxed),
-        window: config.duration,
         cases_recorded: counters.cases.load(Ordering::Relaxed),
         photos: counters.photos.load(Ordering::Relaxed),
         ratings: counters.ratings.load(Ordering::Relaxed),

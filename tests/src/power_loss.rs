@@ -21,7 +21,7 @@
 //!
 //! The state is the process's: use it from one test at a time ([`lock`]).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, OnceLock};
@@ -55,17 +55,17 @@ struct State {
     skip: Skip,
     /// SQLite files touched since power came on: their durable images
     /// (`None`: made since, never synced).
-    sqlite: HashMap<String, Option<Vec<u8>>>,
+    sqlite: BTreeMap<String, Option<Vec<u8>>>,
     /// Photo files touched since power came on, by current name.
-    photos: HashMap<PathBuf, PhotoFile>,
+    photos: BTreeMap<PathBuf, PhotoFile>,
 }
 
 static STATE: Mutex<State> = Mutex::new(State {
     installed: false,
     crashed: false,
     skip: Skip::Nothing,
-    sqlite: HashMap::new(),
-    photos: HashMap::new(),
+    sqlite: BTreeMap::new(),
+    photos: BTreeMap::new(),
 });
 
 fn state() -> MutexGuard<'static, State> {
@@ -125,7 +125,7 @@ fn install() {
     s.installed = true;
     drop(s);
     register_vfs();
-    gridcase_core::durability::watch(Some(Box::new(|e| photo_event(e))));
+    gridcase_core::durability::watch(Some(Box::new(photo_event)));
 }
 
 fn photo_event(e: &gridcase_core::durability::FsEvent<'_>) {

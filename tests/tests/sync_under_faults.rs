@@ -175,7 +175,7 @@ async fn a_fault_seed_replays_the_same_fates() -> Result<()> {
 async fn run_once(seed: u64, target_ops: usize, full_checks: bool) -> Result<Outcome> {
     let server = Arc::new(ServerProcess::start()?);
     let mut terminals = Vec::new();
-    let mut fates_of = |terminals: &[Terminal]| -> Vec<Vec<String>> {
+    let fates_of = |terminals: &[Terminal]| -> Vec<Vec<String>> {
         terminals.iter().map(|t| t.proxy.stats().fates()).collect()
     };
     let result = run(&server, seed, target_ops, full_checks, &mut terminals).await;

@@ -495,12 +495,12 @@ async fn the_lockout_defaults_are_five_tries_fifteen_minutes_and_a_success_reset
     assert_eq!(defaults.login_lockout, 15 * gridcase_core::time::MINUTE);
     let c = Centre::start().await;
     c.create_staff("li", StaffRole::Supervisor, Some("c"), None);
-    let wrong = |c: &Centre| async move {
+    async fn wrong(c: &Centre) {
         assert_eq!(
             c.login("li", "not the password").await.status(),
             StatusCode::UNAUTHORIZED
         );
-    };
+    }
     // Four wrong, then right: still let in, and the count starts over.
     for _ in 0..4 {
         wrong(&c).await;

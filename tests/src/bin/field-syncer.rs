@@ -39,7 +39,7 @@ fn main() -> anyhow::Result<()> {
         )?;
         // A camera-like photo of 200-400 KB after intake: more than one
         // upload chunk, so a crash can land inside a file's upload.
-        let photo = gridcase_tests::load::camera_photo((i as u64).wrapping_mul(7919) ^ 0x5a5a);
+        let photo = gridcase_tests::load::camera_photo(i.wrapping_mul(7919) ^ 0x5a5a);
         let case = rt.block_on(gridcase_tests::record_case(
             &t,
             gridcase_core::case::Category::SafetyHazard,
