@@ -338,6 +338,49 @@ mod tests {
         assert_eq!(normalise_code("张三李四"), None);
     }
 
+    /// The same terminal may repeat its enrolment (its answer may have been
+    /// lost) for the repeat window after the first, and not a moment later.
+    #[test]
+    fn a_repeated_enrolment_works_within_the_window_and_not_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let leader = crate::admin::Admin::open(dir.path())
+            .unwrap()
+            .create_leader("张三", &["g-1".to_string()], 7 * gridcase_core::time::DAY)
+            .unwrap();
+        let conn = crate::db::open_migrated(&crate::database_path(dir.path())).unwrap();
+        let t0 = now_millis();
+        let first = enrol(&conn, &leader.code, "t", Some("key-1"), t0).unwrap();
+        // Another terminal never may; the same one may, up to the window's end.
+        let other = enrol(&conn, &leader.code, "t", Some("key-2"), t0 + 1).unwrap_err();
+        assert_eq!(other.body.code, codes::ENROL_CODE_USED);
+        let again = enrol(
+            &conn,
+            &leader.code,
+            "t",
+            Some("key-1"),
+            t0 + ENROL_REPEAT_WINDOW_MS,
+        )
+        .unwrap();
+        assert_eq!(again.device_id, first.device_id);
+        assert_ne!(
+            again.token, first.token,
+            "a fresh token retires the lost one"
+        );
+        let late = enrol(
+            &conn,
+            &leader.code,
+            "t",
+            Some("key-1"),
+            t0 + ENROL_REPEAT_WINDOW_MS + 1,
+        )
+        .unwrap_err();
+        assert_eq!(late.body.code, codes::ENROL_CODE_USED);
+        let devices: i64 = conn
+            .query_row("SELECT count(*) FROM devices", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(devices, 1);
+    }
+
     #[test]
     fn tokens_are_long_and_different() {
         let a = new_token().unwrap();

@@ -307,7 +307,9 @@ async fn receive(
     file.sync_data()
         .await
         .map_err(|e| AppError::io("syncing a partial upload", e))?;
+    gridcase_core::durability::note(gridcase_core::durability::FsEvent::Synced(&part));
     drop(file);
+    gridcase_core::failpoint::hit(gridcase_core::failpoint::SERVER_AFTER_UPLOAD_CHUNK);
     if interrupted {
         tracing::info!(device = %device_id, sha = %sha, held, total, "upload interrupted");
         return Err(AppError::invalid(
@@ -370,8 +372,14 @@ fn finish(store: &PhotoStore, sha: &str) -> std::io::Result<bool> {
     let dir = target.parent().expect("a photo path has a folder");
     std::fs::create_dir_all(dir)?;
     std::fs::File::open(&part)?.sync_all()?;
+    gridcase_core::durability::note(gridcase_core::durability::FsEvent::Synced(&part));
     std::fs::rename(&part, &target)?;
+    gridcase_core::durability::note(gridcase_core::durability::FsEvent::Renamed {
+        from: &part,
+        to: &target,
+    });
     std::fs::File::open(dir)?.sync_all()?;
+    gridcase_core::durability::note(gridcase_core::durability::FsEvent::DirSynced(dir));
     Ok(true)
 }
 

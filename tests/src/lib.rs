@@ -8,6 +8,7 @@ pub mod load;
 pub mod object_store;
 pub mod photo_bench;
 pub mod postgres;
+pub mod power_loss;
 pub mod server;
 pub mod service;
 pub mod store_bench;

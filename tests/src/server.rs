@@ -336,8 +336,15 @@ impl ServerProcess {
 
     /// A server on an existing data folder (kept when the server stops).
     pub fn start_in(data_dir: &Path) -> Result<ServerProcess> {
+        Self::start_in_with_env(data_dir, &[])
+    }
+
+    /// Like [`Self::start_in`], with extra environment variables (an armed
+    /// abort point, `gridcase_core::failpoint::ENV`).
+    pub fn start_in_with_env(data_dir: &Path, env: &[(&str, &str)]) -> Result<ServerProcess> {
         let mut child = Command::new(server_bin()?)
             .env("GRIDCASE_DATA_DIR", data_dir)
+            .envs(env.iter().copied())
             .env("GRIDCASE_LOG", "info")
             // The tests chase by hand (`admin run-deadlines`): a scheduler
             // running on its own clock would add ops they do not expect.
@@ -489,6 +496,34 @@ impl ServerProcess {
         std::fs::read_dir(self.data_dir.join("uploads"))
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and returns at once (the server finishes what is in
+    /// flight, then exits: see [`Self::wait_exit`]).
+    pub fn terminate(&self) {
+        if let Some(child) = &self.child {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for the process to end by itself (an abort
+    /// point, a shutdown); its status, or `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<Option<ExitStatus>> {
+        let started = Instant::now();
+        loop {
+            let child = self.child.as_mut().context("the server was stopped")?;
+            if let Some(status) = child.try_wait()? {
+                self.child = None;
+                return Ok(Some(status));
+            }
+            if started.elapsed() > timeout {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// SIGTERM, then waits (up to 10 s) for a clean exit.

@@ -33,6 +33,11 @@ pub struct TerminalConfig {
     /// How far ahead a proposed deadline may be.
     pub deadline_horizon: Millis,
     pub photo: PhotoConfig,
+    /// Seeds the jitter of sync retries and backoff; `None`: a seed from the
+    /// OS. Tests fix it so that a failing run waits the same way again.
+    pub sync_seed: Option<u64>,
+    /// How long one sync request may take before it counts as lost.
+    pub request_timeout: std::time::Duration,
 }
 
 impl TerminalConfig {
@@ -41,6 +46,8 @@ impl TerminalConfig {
             actor_id: actor_id.into(),
             deadline_horizon: DEFAULT_HORIZON,
             photo: PhotoConfig::default(),
+            sync_seed: None,
+            request_timeout: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -87,6 +94,9 @@ struct Inner {
     sync: tokio::sync::Mutex<sync::Backoff>,
     #[cfg(feature = "sync")]
     http: std::sync::OnceLock<reqwest::Client>,
+    /// The sync engine's jitter (see [`TerminalConfig::sync_seed`]).
+    #[cfg(feature = "sync")]
+    jitter: std::sync::Mutex<fastrand::Rng>,
 }
 
 impl Terminal {
@@ -110,6 +120,11 @@ impl Terminal {
             Some(account) => account.account_id,
             None => config.actor_id.clone(),
         };
+        #[cfg(feature = "sync")]
+        let jitter = std::sync::Mutex::new(match config.sync_seed {
+            Some(seed) => fastrand::Rng::with_seed(seed),
+            None => fastrand::Rng::new(),
+        });
         Ok(Self {
             inner: Arc::new(Inner {
                 store,
@@ -122,6 +137,8 @@ impl Terminal {
                 sync: Default::default(),
                 #[cfg(feature = "sync")]
                 http: Default::default(),
+                #[cfg(feature = "sync")]
+                jitter,
             }),
         })
     }
@@ -288,6 +305,7 @@ impl Terminal {
         let lib = &self.inner.photos;
         lib.write(&p.sha256, &p.jpeg)?;
         lib.write(&p.thumb_sha256, &p.thumb)?;
+        crate::failpoint::hit(crate::failpoint::PHOTO_BEFORE_ROW);
         let photo = PhotoRef {
             id: PhotoId::new(),
             sha256: p.sha256.clone(),

@@ -54,7 +54,11 @@ class SyncTest {
     @BeforeTest
     fun startServer() {
         admin("import-grids", grids)
-        server = ProcessBuilder(serverBin, "serve", "--listen", "127.0.0.1:0")
+        startServerOn("127.0.0.1:0")
+    }
+
+    private fun startServerOn(listen: String) {
+        server = ProcessBuilder(serverBin, "serve", "--listen", listen)
             .apply { environment()["GRIDCASE_DATA_DIR"] = tmp.resolve("server").toString() }
             .start()
         val log = server.errorStream.bufferedReader()
@@ -109,10 +113,14 @@ class SyncTest {
 
             val phases = mutableListOf<SyncPhase>()
             var uploaded = 0uL
-            val report = reporter.syncNow { phase, done, _ ->
+            val totals = mutableSetOf<ULong>()
+            val report = reporter.syncNow { phase, done, total ->
                 synchronized(phases) {
                     phases += phase
-                    if (phase == SyncPhase.UPLOADING_PHOTOS) uploaded = maxOf(uploaded, done)
+                    if (phase == SyncPhase.UPLOADING_PHOTOS) {
+                        uploaded = maxOf(uploaded, done)
+                        totals += total
+                    }
                 }
             }
             assertEquals(3u, report.opsAccepted)
@@ -120,6 +128,11 @@ class SyncTest {
             assertTrue(report.photoBytesSent > 0uL)
             assertTrue(SyncPhase.UPLOADING_PHOTOS in phases && SyncPhase.DONE in phases, "$phases")
             assertEquals(report.photoBytesSent, uploaded)
+            // The total announced is the photo and its thumbnail, from the start.
+            val photo = reporter.getCase(case.id).photos.single()
+            val fileBytes = photo.bytes + java.nio.file.Files.size(Path.of(photo.thumbPath)).toULong()
+            assertEquals(setOf(fileBytes), totals, "progress totals")
+            assertEquals(fileBytes, uploaded, "progress reaches the total")
             val synced = reporter.getCase(case.id)
             assertEquals(CaseStatus.RECEIVED, synced.status, "the server's receive came back")
             assertTrue(!synced.waitingToSync)
@@ -182,6 +195,37 @@ class SyncTest {
         } finally {
             leader.shutdown()
             leader.close()
+        }
+    }
+
+    @Test
+    fun theBackoffGrowsWithFailuresAndIsZeroAfterASuccess() = runBlocking {
+        val client = GridcaseClient.open(tmp.resolve("backoff"), ClientConfig(actorId = "unenrolled"))
+        try {
+            client.enrol(url, enrolmentCode("赵六"), "terminal-4")
+            client.syncNow(null)
+            assertEquals(Duration.ZERO, client.nextSyncDelay(), "after a success")
+
+            // The server goes away: each failed sync waits longer (full jitter
+            // over [cap/2, cap], the cap doubling from 2 s).
+            server.destroy()
+            assertTrue(server.waitFor(10, TimeUnit.SECONDS))
+            val delays = (1..3).map {
+                assertTrue(runCatching { client.syncNow(null) }.exceptionOrNull() is GridcaseException.Offline)
+                client.nextSyncDelay()
+            }
+            val caps = listOf(2L, 4L, 8L).map { Duration.ofSeconds(it) }
+            for ((delay, cap) in delays.zip(caps)) {
+                assertTrue(delay >= cap.dividedBy(2) && delay <= cap, "delay $delay for cap $cap: $delays")
+            }
+
+            // Back on the same address: one success and the wait is gone.
+            startServerOn(url.removePrefix("http://"))
+            client.syncNow(null)
+            assertEquals(Duration.ZERO, client.nextSyncDelay(), "after the server came back")
+        } finally {
+            client.shutdown()
+            client.close()
         }
     }
 
