@@ -93,7 +93,7 @@
         return f.properties.level === "grid" || f.properties.level === "micro_grid";
       });
       var b = G.bounds(grids.length ? grids : shapes, placed.map(function (c) { return [c.lon, c.lat]; }));
-      var legend = h("ul", { class: "legend" }, ["waiting", "open", "overdue", "done"].map(function (g) {
+      var legend = h("ul", { class: "legend" }, ["waiting", "open", "overdue", "done", "unplaced"].map(function (g) {
         return h("li", {}, h("span", { class: "dot " + g }), T("legend_" + g));
       }));
       G.append(main, [
@@ -114,8 +114,9 @@
       var points = placed.map(function (c) {
         var xy = project(c.lon, c.lat);
         return svg("a", { href: "/centre/cases/" + encodeURIComponent(c.case_id), class: "case-link" },
-          svg("circle", { cx: xy[0], cy: xy[1], r: baseR, class: "case-dot " + group(c), "data-case": c.case_id },
-            svg("title", {}, c.title + " · " + G.status(c.status))));
+          svg("circle", { cx: xy[0], cy: xy[1], r: baseR, class: "case-dot " + group(c) + (c.unplaced ? " unplaced" : ""),
+            "data-case": c.case_id, "data-unplaced": c.unplaced ? "true" : null },
+            svg("title", {}, c.title + " · " + G.status(c.status) + (c.unplaced ? " · " + T("unplaced") : ""))));
       });
       // Grid names at the middle of each grid's outline, sized like the dots.
       var labels = svg("g", { class: "unit-labels" }, grids.filter(function (f) {

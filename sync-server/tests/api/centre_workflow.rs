@@ -35,7 +35,7 @@ async fn a_case_runs_its_whole_life_through_the_centre() {
         Some(proposed),
         "the grid leader's deadline by default"
     );
-    assert_eq!(stored.department.as_deref(), Some("市政"));
+    assert_eq!(stored.department.as_deref(), Some(c.municipal.as_str()));
 
     assert_eq!(
         c.queue_ids(&municipal, "mine=true").await,
@@ -124,9 +124,11 @@ async fn reassigning_moves_the_case_to_the_other_department() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["field"], "deadline");
+    assert_eq!(body["reason"], "in_the_past", "a code the page translates");
     let (status, body) = c.act(&k1, case, "dispatch", json!({})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["field"], "department_id");
+    assert_eq!(body["reason"], "required");
 
     c.ok(&k1, case, "dispatch", dispatch_body(&c.municipal))
         .await;
@@ -141,7 +143,7 @@ async fn reassigning_moves_the_case_to_the_other_department() {
     .await;
     let stored = c.stored(case);
     assert_eq!(stored.status, CaseStatus::Dispatched);
-    assert_eq!(stored.department.as_deref(), Some("住建"));
+    assert_eq!(stored.department.as_deref(), Some(c.housing.as_str()));
     assert_eq!(stored.deadline, Some(deadline));
     assert!(c.queue_ids(&municipal, "").await.is_empty());
     assert_eq!(c.case(&municipal, case).await.0, StatusCode::NOT_FOUND);
