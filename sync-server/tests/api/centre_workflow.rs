@@ -434,3 +434,58 @@ async fn a_new_map_without_the_queue_unit_hands_the_case_to_a_centre_still_above
         .unwrap()
         .contains(&json!("dispatch")));
 }
+
+#[tokio::test]
+async fn a_case_offers_only_the_departments_that_serve_its_area() {
+    let c = Centre::start().await;
+    let k1 = c.dispatcher("k1", "k-1").await;
+    let leader = c.leader("网格长", &["g-1"]).await;
+    let case = c.report(&leader, in_g1()).await;
+    let (status, all) = c.get(&k1, "/v1/centre/departments").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        3,
+        "the filter lists every one"
+    );
+    let (status, serving) = c
+        .get(&k1, &format!("/v1/centre/departments?case={case}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut ids: Vec<&str> = serving
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    let mut want = vec![c.municipal.as_str(), c.housing.as_str()];
+    want.sort();
+    assert_eq!(ids, want, "not the other county's water department");
+    // And one the reader may not see answers like one that does not exist.
+    let k2 = c.dispatcher("k2", "k-2").await;
+    let (status, _) = c
+        .get(&k2, &format!("/v1/centre/departments?case={case}"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = c
+        .act(&k1, case, "dispatch", json!({"department_id": c.k2_water}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["reason"], "department_not_serving");
+    // A deadline as the page's picker gives it, on the deployment's clock.
+    let out = c
+        .ok(
+            &k1,
+            case,
+            "dispatch",
+            json!({"department_id": c.municipal, "deadline_local": "2199-12-01T18:00"}),
+        )
+        .await;
+    assert_eq!(out["status"], "dispatched");
+    let zone = gridcase_core::zone::Zone::default();
+    assert_eq!(
+        c.stored(case).deadline.map(|d| zone.format_minute(d)),
+        Some("2199-12-01 18:00".to_string())
+    );
+}
