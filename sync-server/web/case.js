@@ -110,7 +110,7 @@
       var deadline = c.deadline && c.deadline > now ? c.deadline
         : c.proposed_deadline && c.proposed_deadline > now ? c.proposed_deadline : now + 72 * HOUR;
       // On the deployment's clock; the picker refuses a time already past.
-      deadlineInput = h("input", { type: "datetime-local", name: "deadline_local", required: true,
+      deadlineInput = h("input", { type: "datetime-local", name: "deadline", required: true,
         value: G.localInput(deadline), min: G.localInput(now) });
       fields.push(
         h("label", { class: "field" }, h("span", {}, T("field_department")),
@@ -140,7 +140,10 @@
     }
     var error = h("p", { class: "error", role: "alert", hidden: true });
     var button = h("button", { type: "submit", class: action === "cancel" ? "danger" : "primary" }, T(label));
-    var form = h("form", { class: "action action-" + action, "data-action": action }, fields, error, button);
+    // The dispatch form checks its deadline itself, so the refusal is in the
+    // page's words rather than the browser's.
+    var form = h("form", { class: "action action-" + action, "data-action": action,
+      novalidate: action === "dispatch" }, fields, error, button);
     form.addEventListener("submit", function (e) {
       e.preventDefault();
       var body = {}, files = [];
@@ -153,6 +156,8 @@
         error.hidden = false;
         return;
       }
+      // The picker's wall-clock time, read by the server on its own zone.
+      if (body.deadline) { body.deadline_local = body.deadline; delete body.deadline; }
       button.disabled = true;
       // Photos first, one at a time, then the step they illustrate.
       var sent = files.reduce(function (done, file) {

@@ -92,7 +92,11 @@
       var grids = shapes.filter(function (f) {
         return f.properties.level === "grid" || f.properties.level === "micro_grid";
       });
-      var b = G.bounds(grids.length ? grids : shapes, placed.map(function (c) { return [c.lon, c.lat]; }));
+      // A case in no grid may be far away (a point in another city): it is
+      // drawn, and listed under the map, but does not set the first view.
+      var inGrids = placed.filter(function (c) { return !c.unplaced; });
+      var unplaced = found.cases.filter(function (c) { return c.unplaced; });
+      var b = G.bounds(grids.length ? grids : shapes, inGrids.map(function (c) { return [c.lon, c.lat]; }));
       var legend = h("ul", { class: "legend" }, ["waiting", "open", "overdue", "done", "unplaced"].map(function (g) {
         return h("li", {}, h("span", { class: "dot " + g }), T("legend_" + g));
       }));
@@ -158,7 +162,13 @@
             h("button", { type: "button", onclick: control.zoomIn, "aria-label": T("map_zoom_in") }, "+"),
             h("button", { type: "button", onclick: control.zoomOut, "aria-label": T("map_zoom_out") }, "−"),
             h("button", { type: "button", onclick: control.reset }, T("map_reset")))),
-        h("div", { class: "map-frame" }, el)
+        h("div", { class: "map-frame" }, el),
+        unplaced.length ? h("section", { class: "card", id: "map-unplaced" },
+          h("h2", {}, T("unplaced_count", unplaced.length)),
+          h("p", { class: "muted small" }, T("unplaced_hint")),
+          h("ul", {}, unplaced.map(function (c) {
+            return h("li", {}, h("a", { href: "/centre/cases/" + encodeURIComponent(c.case_id) }, c.title));
+          }))) : null
       ]);
       keepSizes();
     }).catch(function (err) { G.showError(main, err); });
