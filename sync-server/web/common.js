@@ -178,7 +178,7 @@ var Gridcase = (function () {
 
   // Times on the deployment's clock (the server's --time-zone), whatever
   // the browser's own zone is.
-  var ZONE = boot.time_zone || "Asia/Shanghai";
+  var ZONE = boot.time_zone;
   var timeFormat = new Intl.DateTimeFormat(boot.lang === "en" ? "en-GB" : "zh-CN", {
     timeZone: ZONE, year: "numeric", month: "2-digit", day: "2-digit",
     hour: "2-digit", minute: "2-digit", hour12: false
