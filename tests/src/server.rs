@@ -185,7 +185,10 @@ pub struct ListedCase {
     pub grid_id: Option<String>,
     pub reported_by: String,
     pub title: String,
+    /// The department's id (dispatch ops name departments by id).
     pub department: Option<String>,
+    #[serde(default)]
+    pub department_name: Option<String>,
     pub deadline: Option<i64>,
     pub updated_at: i64,
 }
@@ -449,7 +452,36 @@ impl ServerProcess {
         Ok(serde_json::from_str(&self.admin(&args)?)?)
     }
 
+    /// The id of the department named `name`, created (serving everywhere)
+    /// if the centre has none of that name yet: a dispatch must name one
+    /// that exists.
+    pub fn department_id(&self, name: &str) -> Result<String> {
+        let listed: Vec<serde_json::Value> =
+            serde_json::from_str(&self.admin(&["admin", "list-departments", "--json"])?)?;
+        if let Some(id) = listed
+            .iter()
+            .find(|d| d["name"] == name)
+            .and_then(|d| d["id"].as_str())
+        {
+            return Ok(id.to_string());
+        }
+        let created: serde_json::Value = serde_json::from_str(&self.admin(&[
+            "admin",
+            "create-department",
+            "--name",
+            name,
+            "--json",
+        ])?)?;
+        created["id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow::anyhow!("create-department printed no id: {created}"))
+    }
+
+    /// 派单 to the department named `department` (created if need be).
     pub fn dispatch(&self, case: &CaseId, department: &str, hours: u32) -> Result<()> {
+        let department = self.department_id(department)?;
+        let department = department.as_str();
         let (case, hours) = (case.to_string(), hours.to_string());
         self.admin(&[
             "admin",

@@ -244,3 +244,37 @@ fn hex_bytes(hex: &str) -> Vec<u8> {
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
         .collect()
 }
+
+#[tokio::test]
+async fn the_page_of_a_private_matter_withholds_its_title() {
+    use gridcase_core::case::Category;
+    use gridcase_core::op::OpKind;
+    let c = Centre::start().await;
+    let leader = c.leader("网格长", &["g-1"]).await;
+    let k1 = c.dispatcher("k1", "k-1").await;
+    let handler = c.handler("shizheng", &c.municipal).await;
+    let case = CaseId::new();
+    let mut create_op = crate::common::create(&leader, case, Some(in_g1()));
+    if let OpKind::Create { draft } = &mut create_op.kind {
+        draft.category = Category::FamilyDispute;
+        draft.title = "王家兄弟分房".into();
+    }
+    assert_accepted(
+        &c.server
+            .push(&leader, &[create_op, crate::common::submit(&leader, case)])
+            .await,
+    );
+    c.ok(&k1, case, "dispatch", dispatch_body(&c.municipal))
+        .await;
+    c.ok(&handler, case, "resolve", json!({})).await;
+    assert_accepted(&c.server.push(&leader, &[verify(&leader, case, true)]).await);
+    let (status, link) = issue(&c, &leader, case).await;
+    assert_eq!(status, StatusCode::OK, "{link}");
+    let (status, html) = page(&c, link["url"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("家事纠纷"), "the kind of matter shows");
+    assert!(
+        !html.contains("王家兄弟"),
+        "a private matter's title is withheld"
+    );
+}
