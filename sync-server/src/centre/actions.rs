@@ -16,11 +16,14 @@ use gridcase_core::zone::Zone;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
+use crate::store::{Seq, StoreError, Tx};
+
 use super::desk::{self, Desk};
 use super::session::StaffPost;
 use super::staff::{self, Staff, StaffRole};
 use super::CentreConfig;
 use crate::cases::{self, SERVER_ACTOR_ID};
+use crate::db;
 use crate::error::{reasons, refused, AppError};
 use crate::AppState;
 
@@ -177,13 +180,18 @@ fn check_may(staff: &Staff, map: &GridMap, action: Action, desk: &Desk) -> Resul
 
 /// The actions `staff` may take on the case now (for the dashboard's buttons).
 pub fn available(
-    conn: &Connection,
+    conn: &mut Connection,
     staff: &Staff,
     map: &GridMap,
     case: &Case,
     desk: &Desk,
 ) -> Result<Vec<Action>, AppError> {
-    let can_escalate = desk::queue_above(conn, map, staff.unit_id.as_deref())?.is_some();
+    let can_escalate = db::now(desk::queue_above(
+        &mut db::read_tx(conn),
+        map,
+        staff.unit_id.as_deref(),
+    ))?
+    .is_some();
     let can_place = cases::mapped_grid(map, case).is_none();
     Ok(Action::ALL
         .into_iter()
@@ -204,15 +212,15 @@ fn required_text(field: &'static str, value: Option<String>) -> Result<String, A
 /// The department a dispatch names, checked as every way in checks it
 /// (dashboard and admin command): it exists (by id, or by its name) and
 /// serves the case's area.
-pub(crate) fn department_for(
-    conn: &Connection,
+pub(crate) async fn department_for(
+    tx: &mut crate::store::ReadTx<'_>,
     field: &'static str,
     case: &Case,
     given: Option<String>,
 ) -> Result<staff::Department, AppError> {
     let given = required_text(field, given)?;
-    let department = staff::resolve_department(conn, field, &given)?;
-    if !staff::serves_case(conn, &department, &case.id.to_string())? {
+    let department = staff::resolve_department(tx, field, &given).await?;
+    if !staff::serves_case(tx, &department, &case.id).await? {
         return Err(AppError::invalid(
             field,
             reasons::DEPARTMENT_NOT_SERVING,
@@ -260,13 +268,18 @@ pub(crate) fn dispatch_deadline(
 }
 
 fn dispatch_kind(
-    conn: &Connection,
+    conn: &mut Connection,
     zone: &Zone,
     case: &Case,
     body: ActionBody,
     now: Millis,
 ) -> Result<OpKind, AppError> {
-    let department = department_for(conn, "department_id", case, body.department_id)?;
+    let department = db::now(department_for(
+        &mut db::read_tx(conn),
+        "department_id",
+        case,
+        body.department_id,
+    ))?;
     let deadline = dispatch_deadline(
         zone,
         case,
@@ -324,7 +337,7 @@ fn place_kind(
 /// Takes `action` on the case as `staff`, in the caller's write transaction.
 #[allow(clippy::too_many_arguments)]
 pub fn act(
-    conn: &Connection,
+    conn: &mut Connection,
     map: &GridMap,
     config: &CentreConfig,
     zone: &Zone,
@@ -338,8 +351,8 @@ pub fn act(
     if !staff.sees(conn, &case_id)? {
         return Err(not_found());
     }
-    let case = cases::load_case(conn, &case_id)?.ok_or_else(not_found)?;
-    let desk = desk::load_desk(conn, &case_id.to_string())?.ok_or_else(not_found)?;
+    let case = db::now(db::tx(conn).load_case(&case_id))?.ok_or_else(not_found)?;
+    let desk = db::now(db::read_tx(conn).load_desk(&case_id))?.ok_or_else(not_found)?;
     check_may(staff, map, action, &desk)?;
     let kind = match action {
         Action::Dispatch => dispatch_kind(conn, zone, &case, body, now)?,
@@ -352,7 +365,12 @@ pub fn act(
         },
         Action::Escalate => {
             let reason = required_text("reason", body.reason)?;
-            if desk::queue_above(conn, map, staff.unit_id.as_deref())?.is_none() {
+            let above = db::now(desk::queue_above(
+                &mut db::read_tx(conn),
+                map,
+                staff.unit_id.as_deref(),
+            ))?;
+            if above.is_none() {
                 return Err(AppError::not_allowed(
                     reasons::NO_LEVEL_ABOVE,
                     "there is no level above this one to escalate to",
@@ -369,18 +387,33 @@ pub fn act(
         Action::Close => OpKind::Close,
         Action::Place => place_kind(map, staff, &case, body)?,
     };
-    let (seq, after) = cases::append_server_op(conn, map, case_id, staff.actor(), kind, now)?
-        .map_err(|e| refused(&e))?;
-    let mut server_seqs = vec![seq];
+    let mut tx = db::tx(conn);
+    let (seq, after) = db::now(cases::append_server_op(
+        &mut tx,
+        map,
+        case_id,
+        staff.actor(),
+        kind,
+        now,
+    ))?
+    .map_err(|e| refused(&e))?;
+    let mut seqs = vec![seq];
     let mut status = after.status;
     let mut escalated = false;
     if action == Action::Chase {
-        if let Some((seq, case)) = escalate_if_chased_enough(conn, map, config, &after, now)? {
-            server_seqs.push(seq);
+        if let Some((seq, case)) =
+            db::now(escalate_if_chased_enough(&mut tx, map, config, &after, now))?
+        {
+            seqs.push(seq);
             status = case.status;
             escalated = true;
         }
     }
+    let numbering = db::now(tx.number())?;
+    let server_seqs = seqs
+        .into_iter()
+        .map(|s| numbering.of(s))
+        .collect::<Result<_, _>>()?;
     tracing::info!(case = %case_id, action = action.as_str(), staff = %staff.id, "centre step");
     Ok(Recorded {
         case_id: case_id.to_string(),
@@ -393,7 +426,7 @@ pub fn act(
 /// Whether `staff` may add a photo to the case: the department it is
 /// dispatched to, as for reporting progress.
 pub fn check_may_attach_photo(
-    conn: &Connection,
+    conn: &mut Connection,
     map: &GridMap,
     staff: &Staff,
     case_id: &CaseId,
@@ -402,7 +435,7 @@ pub fn check_may_attach_photo(
     if !staff.sees(conn, case_id)? {
         return Err(not_found());
     }
-    let desk = desk::load_desk(conn, &case_id.to_string())?.ok_or_else(not_found)?;
+    let desk = db::now(db::read_tx(conn).load_desk(case_id))?.ok_or_else(not_found)?;
     check_may(staff, map, Action::Progress, &desk)
 }
 
@@ -410,7 +443,7 @@ pub fn check_may_attach_photo(
 /// `staff` (the department the case is dispatched to), in the caller's write
 /// transaction.
 pub fn attach_photo(
-    conn: &Connection,
+    conn: &mut Connection,
     map: &GridMap,
     staff: &Staff,
     case_id: CaseId,
@@ -419,8 +452,17 @@ pub fn attach_photo(
 ) -> Result<Recorded, AppError> {
     check_may_attach_photo(conn, map, staff, &case_id)?;
     let kind = OpKind::AttachPhoto { photo };
-    let (seq, after) = cases::append_server_op(conn, map, case_id, staff.actor(), kind, now)?
-        .map_err(|e| refused(&e))?;
+    let mut tx = db::tx(conn);
+    let (seq, after) = db::now(cases::append_server_op(
+        &mut tx,
+        map,
+        case_id,
+        staff.actor(),
+        kind,
+        now,
+    ))?
+    .map_err(|e| refused(&e))?;
+    let seq = db::now(tx.number())?.of(seq)?;
     tracing::info!(case = %case_id, staff = %staff.id, "department photo");
     Ok(Recorded {
         case_id: case_id.to_string(),
@@ -432,18 +474,18 @@ pub fn attach_photo(
 
 /// The server's own escalation of a case chased `escalate_after_chases`
 /// times without being resolved, when there is a level above to go to.
-pub(crate) fn escalate_if_chased_enough(
-    conn: &Connection,
+pub(crate) async fn escalate_if_chased_enough(
+    tx: &mut Tx<'_>,
     map: &GridMap,
     config: &CentreConfig,
     case: &Case,
     now: Millis,
-) -> Result<Option<(u64, Case)>, AppError> {
+) -> Result<Option<(Seq, Case)>, StoreError> {
     let limit = config.escalate_after_chases;
     if limit == 0 {
         return Ok(None);
     }
-    let Some(desk) = desk::load_desk(conn, &case.id.to_string())? else {
+    let Some(desk) = tx.load_desk(&case.id).await? else {
         return Ok(None);
     };
     // Only chases past the deadline count: a reminder before it is not a
@@ -463,11 +505,14 @@ pub(crate) fn escalate_if_chased_enough(
         role: Role::System,
         id: SERVER_ACTOR_ID.to_string(),
     };
-    let level = desk::escalation_level(conn, map, &actor, desk.queue_unit_id.as_deref())?;
-    if desk::queue_above(conn, map, level.as_deref())?.is_none() {
+    let level = desk::escalation_level(tx, map, &actor, desk.queue_unit_id.as_deref()).await?;
+    if desk::queue_above(tx, map, level.as_deref())
+        .await?
+        .is_none()
+    {
         return Ok(None);
     }
-    match cases::append_server_op(conn, map, case.id, actor, kind, now)? {
+    match cases::append_server_op(tx, map, case.id, actor, kind, now).await? {
         Ok(done) => {
             tracing::info!(case = %case.id, chases = desk.overdue_chases, "case escalated automatically");
             Ok(Some(done))
@@ -495,7 +540,7 @@ pub(crate) async fn action_handler(
     let recorded = state
         .db
         .write(move |tx| {
-            let map = grids.current(tx)?;
+            let map = db::grid_map(&grids, tx)?;
             act(
                 tx,
                 &map,

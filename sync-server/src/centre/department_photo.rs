@@ -116,7 +116,7 @@ pub(crate) async fn upload_handler(
     state
         .db
         .read(move |tx| {
-            let map = grids.current(tx)?;
+            let map = crate::db::grid_map(&grids, tx)?;
             actions::check_may_attach_photo(tx, &map, &staff, &case_id)
         })
         .await?;
@@ -151,7 +151,7 @@ pub(crate) async fn upload_handler(
     let recorded = state
         .db
         .write(move |tx| {
-            let map = grids.current(tx)?;
+            let map = crate::db::grid_map(&grids, tx)?;
             actions::attach_photo(tx, &map, &staff, case_id, photo, now_millis())
         })
         .await?;

@@ -82,10 +82,11 @@ pub(crate) async fn issue_handler(
         .db
         .write(move |tx| {
             let not_found = || AppError::not_found("no such case");
-            if !cases::is_visible(tx, &case_id, &device.account_id)? {
+            let mut store = crate::db::read_tx(tx);
+            if !crate::db::now(store.case_visible_to(&case_id, &device.account_id))? {
                 return Err(not_found());
             }
-            let case = cases::load_case(tx, &case_id)?.ok_or_else(not_found)?;
+            let case = crate::db::now(store.load_case(&case_id))?.ok_or_else(not_found)?;
             if case.status != CaseStatus::Verified {
                 return Err(AppError::not_allowed(
                     reasons::NOT_ALLOWED_IN_STATUS,
@@ -134,7 +135,7 @@ enum LinkState {
 }
 
 fn link_state(
-    conn: &Connection,
+    conn: &mut Connection,
     map: &gridcase_core::grid::GridMap,
     token: &str,
     now: Millis,
@@ -159,7 +160,7 @@ fn link_state(
     if expires_at <= now {
         return Ok((LinkState::Expired, Some(case_id)));
     }
-    let Some(case) = cases::load_case(conn, &case_id)? else {
+    let Some(case) = crate::db::now(crate::db::read_tx(conn).load_case(&case_id))? else {
         return Ok((LinkState::Unknown, None));
     };
     if case.status != CaseStatus::Verified {
@@ -218,7 +219,7 @@ pub(crate) async fn page_handler(
     let (link, _) = state
         .db
         .read(move |tx| {
-            let map = grids.current(tx)?;
+            let map = crate::db::grid_map(&grids, tx)?;
             link_state(tx, &map, &token, now_millis())
         })
         .await?;
@@ -274,7 +275,7 @@ pub(crate) async fn rate_handler(
     let outcome = state
         .db
         .write(move |tx| {
-            let map = grids.current(tx)?;
+            let map = crate::db::grid_map(&grids, tx)?;
             let now = now_millis();
             let (link, case_id) = link_state(tx, &map, &token, now)?;
             if !matches!(link, LinkState::Open(_)) {
@@ -291,7 +292,15 @@ pub(crate) async fn rate_handler(
                 face,
                 comment: comment.trim().to_string(),
             };
-            match cases::append_server_op(tx, &map, case_id, actor, kind, now)? {
+            let appended = crate::db::now(cases::append_server_op(
+                &mut crate::db::tx(tx),
+                &map,
+                case_id,
+                actor,
+                kind,
+                now,
+            ))?;
+            match appended {
                 Ok(_) => {}
                 Err(DomainError::Invalid(_)) => return Ok(Ok(page::Notice::CommentTooLong)),
                 Err(DomainError::Transition(_)) => return Ok(Err(LinkState::NotAwaiting)),

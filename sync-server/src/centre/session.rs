@@ -265,11 +265,13 @@ fn login_failed() -> AppError {
 }
 
 fn department_name(
-    state_conn: &rusqlite::Connection,
+    state_conn: &mut rusqlite::Connection,
     staff: &Staff,
 ) -> Result<Option<String>, AppError> {
     Ok(match &staff.department_id {
-        Some(id) => staff::load_department(state_conn, id)?.map(|d| d.name),
+        Some(id) => {
+            crate::db::now(crate::db::read_tx(state_conn).load_department(id))?.map(|d| d.name)
+        }
         None => None,
     })
 }

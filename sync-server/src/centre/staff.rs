@@ -20,6 +20,7 @@ use serde::Serialize;
 
 use crate::accounts::new_id;
 use crate::error::{reasons, AppError};
+use crate::store::{ReadTx, StoreError, Tx};
 
 pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_LOGIN_CHARS: usize = 64;
@@ -331,15 +332,12 @@ fn check_unit(map: &GridMap, field: &'static str, unit: &str) -> Result<(), AppE
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Department {
-    pub id: String,
-    pub name: String,
-    pub unit_id: Option<String>,
-}
+pub use crate::store::departments::Department;
 
-pub(crate) fn create_department(
-    conn: &Connection,
+/// Creates a department (its name unique), serving `unit_id` and below if
+/// given.
+pub(crate) async fn create_department(
+    tx: &mut Tx<'_>,
     map: &GridMap,
     name: &str,
     unit_id: Option<&str>,
@@ -349,78 +347,37 @@ pub(crate) fn create_department(
     if let Some(unit) = unit_id {
         check_unit(map, "unit", unit)?;
     }
-    let taken: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM departments WHERE name = ?1)",
-        [&name],
-        |r| r.get(0),
-    )?;
-    if taken {
-        return Err(AppError::invalid(
+    let taken = || {
+        AppError::invalid(
             "name",
             reasons::NAME_TAKEN,
             "a department of that name exists already",
-        ));
+        )
+    };
+    if tx.department_named(&name).await?.is_some() {
+        return Err(taken());
     }
-    let id = new_id();
-    conn.execute(
-        "INSERT INTO departments (id, name, unit_id, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![id, name, unit_id, now],
-    )?;
-    Ok(Department {
-        id,
+    let department = Department {
+        id: new_id(),
         name,
         unit_id: unit_id.map(str::to_string),
-    })
-}
-
-pub(crate) fn list_departments(conn: &Connection) -> Result<Vec<Department>, AppError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT id, name, unit_id FROM departments ORDER BY name")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(Department {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            unit_id: r.get(2)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-pub(crate) fn load_department(conn: &Connection, id: &str) -> Result<Option<Department>, AppError> {
-    Ok(conn
-        .prepare_cached("SELECT id, name, unit_id FROM departments WHERE id = ?1")?
-        .query_row([id], |r| {
-            Ok(Department {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                unit_id: r.get(2)?,
-            })
-        })
-        .optional()?)
+    };
+    tx.insert_department(&department, now).await?;
+    Ok(department)
 }
 
 /// The department `given` names: its id, or its name as people type it
 /// (names are unique). Refused by `field` when there is none.
-pub(crate) fn resolve_department(
-    conn: &Connection,
+pub(crate) async fn resolve_department(
+    tx: &mut ReadTx<'_>,
     field: &'static str,
     given: &str,
 ) -> Result<Department, AppError> {
     let given = given.trim();
-    if let Some(d) = load_department(conn, given)? {
+    if let Some(d) = tx.load_department(given).await? {
         return Ok(d);
     }
-    let by_name = conn
-        .prepare_cached("SELECT id, name, unit_id FROM departments WHERE name = ?1")?
-        .query_row([given], |r| {
-            Ok(Department {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                unit_id: r.get(2)?,
-            })
-        })
-        .optional()?;
-    by_name.ok_or_else(|| {
+    tx.department_named(given).await?.ok_or_else(|| {
         AppError::invalid(
             field,
             reasons::NO_SUCH_DEPARTMENT,
@@ -431,40 +388,15 @@ pub(crate) fn resolve_department(
 
 /// Whether `department` serves the area of the case: it serves everywhere,
 /// or the case is in its unit (or below it).
-pub(crate) fn serves_case(
-    conn: &Connection,
+pub(crate) async fn serves_case(
+    tx: &mut ReadTx<'_>,
     department: &Department,
-    case_id: &str,
-) -> Result<bool, AppError> {
-    let Some(unit) = &department.unit_id else {
-        return Ok(true);
-    };
-    Ok(conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM case_scopes WHERE case_id = ?1 AND unit_id = ?2)",
-        )?
-        .query_row([case_id, unit.as_str()], |r| r.get(0))?)
-}
-
-/// The departments that serve a case's area, for the dispatcher's choice.
-pub(crate) fn departments_serving(
-    conn: &Connection,
-    case_id: &str,
-) -> Result<Vec<Department>, AppError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, name, unit_id FROM departments d
-         WHERE d.unit_id IS NULL
-            OR EXISTS (SELECT 1 FROM case_scopes s WHERE s.case_id = ?1 AND s.unit_id = d.unit_id)
-         ORDER BY name",
-    )?;
-    let rows = stmt.query_map([case_id], |r| {
-        Ok(Department {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            unit_id: r.get(2)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    case_id: &CaseId,
+) -> Result<bool, StoreError> {
+    match &department.unit_id {
+        None => Ok(true),
+        Some(unit) => tx.case_in_unit(case_id, unit).await,
+    }
 }
 
 /// What the admin gives to create a member of staff.
@@ -483,7 +415,7 @@ pub struct NewStaff {
 /// Checks and stores a member of staff; the password is hashed by the caller
 /// (outside the write transaction: Argon2 takes a while on purpose).
 pub(crate) fn create_staff(
-    conn: &Connection,
+    conn: &mut Connection,
     map: &GridMap,
     new: &NewStaff,
     password_hash: &str,
@@ -518,7 +450,11 @@ pub(crate) fn create_staff(
                     "a department handler needs a department",
                 )
             })?;
-            let department = resolve_department(conn, "department", department)?;
+            let department = crate::db::now(resolve_department(
+                &mut crate::db::read_tx(conn),
+                "department",
+                department,
+            ))?;
             if new.unit_id.is_some() {
                 return Err(AppError::invalid(
                     "unit",
@@ -566,7 +502,7 @@ pub(crate) fn create_staff(
     };
     // A new dispatcher may be the first to read cases waiting below them.
     if staff.role == StaffRole::Dispatcher {
-        super::desk::rehome(conn, map)?;
+        crate::db::now(super::desk::rehome(&mut crate::db::tx(conn), map))?;
     }
     Ok(staff)
 }
@@ -574,7 +510,7 @@ pub(crate) fn create_staff(
 /// Moves a dispatcher or supervisor to another unit, then re-homes the cases
 /// that no dispatcher reads any more (or that the move lets one read).
 pub(crate) fn move_staff(
-    conn: &Connection,
+    conn: &mut Connection,
     map: &GridMap,
     login: &str,
     unit: &str,
@@ -606,7 +542,7 @@ pub(crate) fn move_staff(
         params![staff.id, unit],
     )?;
     if staff.role == StaffRole::Dispatcher {
-        super::desk::rehome(conn, map)?;
+        crate::db::now(super::desk::rehome(&mut crate::db::tx(conn), map))?;
     }
     load_staff(conn, &staff.id)?.ok_or_else(AppError::internal)
 }
