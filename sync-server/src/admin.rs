@@ -598,35 +598,43 @@ impl Admin {
 
     /// Creates a member of the centre's staff who logs in with `new.password`.
     pub fn create_staff(&mut self, new: &NewStaff) -> Result<Staff, AdminError> {
-        let db = self.legacy("create-staff")?.clone();
         let map = self.grid_map()?;
         // Hashing takes a moment on purpose; not while holding the writer.
         let hash = staff::hash_password(&new.password)?;
         let now = now_millis();
         let new = new.clone();
-        Ok(self.run(db.write(move |tx| staff::create_staff(tx, &map, &new, &hash, now)))?)
+        Ok(self.run(self.store.write(move |tx| {
+            let (map, new, hash) = (map.clone(), new.clone(), hash.clone());
+            Box::pin(async move { staff::create_staff(tx, &map, &new, &hash, now).await })
+        }))?)
     }
 
     /// A new password for `login`; their sessions end at once.
     pub fn reset_password(&mut self, login: &str, password: &str) -> Result<Staff, AdminError> {
-        let db = self.legacy("reset-password")?.clone();
         let hash = staff::hash_password(password)?;
         let login = login.to_string();
-        Ok(self.run(db.write(move |tx| staff::set_password(tx, &login, &hash)))?)
+        Ok(self.run(self.store.write(move |tx| {
+            let (login, hash) = (login.clone(), hash.clone());
+            Box::pin(async move { staff::set_password(tx, &login, &hash).await })
+        }))?)
     }
 
     pub fn list_staff(&self) -> Result<Vec<Staff>, AdminError> {
-        let db = self.legacy("list-staff")?.clone();
-        Ok(self.run(db.read(|tx| staff::list_staff(tx)))?)
+        Ok(self.run(
+            self.store
+                .read(|tx| Box::pin(async move { staff::list_staff(tx).await })),
+        )?)
     }
 
     /// Moves a dispatcher or supervisor to another unit; the cases waiting
     /// where nobody reads them now go to a queue a dispatcher reads.
     pub fn move_staff(&mut self, login: &str, unit: &str) -> Result<Staff, AdminError> {
-        let db = self.legacy("move-staff")?.clone();
         let map = self.grid_map()?;
         let (login, unit) = (login.to_string(), unit.to_string());
-        Ok(self.run(db.write(move |tx| staff::move_staff(tx, &map, &login, &unit)))?)
+        Ok(self.run(self.store.write(move |tx| {
+            let (map, login, unit) = (map.clone(), login.clone(), unit.clone());
+            Box::pin(async move { staff::move_staff(tx, &map, &login, &unit).await })
+        }))?)
     }
 
     /// One pass of the deadline scheduler at `now` (what `serve` runs

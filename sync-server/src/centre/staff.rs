@@ -15,11 +15,12 @@ use gridcase_core::grid::GridMap;
 use gridcase_core::ids::CaseId;
 use gridcase_core::op::{Actor, Role};
 use gridcase_core::time::Millis;
-use rusqlite::{named_params, params, Connection, OptionalExtension};
+use rusqlite::{named_params, Connection};
 use serde::Serialize;
 
 use crate::accounts::new_id;
 use crate::error::{reasons, AppError};
+use crate::store::staff::StaffRow;
 use crate::store::{ReadTx, StoreError, Tx};
 
 pub const MAX_NAME_CHARS: usize = 100;
@@ -195,26 +196,33 @@ impl Staff {
     }
 }
 
-pub(crate) fn load_staff(conn: &Connection, staff_id: &str) -> Result<Option<Staff>, AppError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT id, login, name, role, unit_id, department_id FROM staff WHERE id = ?1",
-        )?
-        .query_row([staff_id], staff_from_row)
-        .optional()?)
+impl From<StaffRow> for Staff {
+    fn from(r: StaffRow) -> Staff {
+        Staff {
+            id: r.id,
+            login: r.login,
+            name: r.name,
+            // The table's CHECK allows only the three roles.
+            role: StaffRole::parse(&r.role).unwrap_or(StaffRole::Supervisor),
+            unit_id: r.unit_id,
+            department_id: r.department_id,
+        }
+    }
 }
 
-fn staff_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Staff> {
-    let role: String = r.get(3)?;
-    Ok(Staff {
-        id: r.get(0)?,
-        login: r.get(1)?,
-        name: r.get(2)?,
-        // The table's CHECK allows only the three roles.
-        role: StaffRole::parse(&role).unwrap_or(StaffRole::Supervisor),
-        unit_id: r.get(4)?,
-        department_id: r.get(5)?,
-    })
+pub(crate) async fn load_staff(
+    tx: &mut ReadTx<'_>,
+    staff_id: &str,
+) -> Result<Option<Staff>, StoreError> {
+    Ok(tx.load_staff(staff_id).await?.map(Staff::from))
+}
+
+fn no_such_login() -> AppError {
+    AppError::invalid(
+        "login",
+        reasons::NO_SUCH_LOGIN,
+        "no member of staff has this login",
+    )
 }
 
 /// The Argon2id PHC string of a password (a fresh random salt each time).
@@ -414,8 +422,8 @@ pub struct NewStaff {
 
 /// Checks and stores a member of staff; the password is hashed by the caller
 /// (outside the write transaction: Argon2 takes a while on purpose).
-pub(crate) fn create_staff(
-    conn: &mut Connection,
+pub(crate) async fn create_staff(
+    tx: &mut Tx<'_>,
     map: &GridMap,
     new: &NewStaff,
     password_hash: &str,
@@ -450,11 +458,7 @@ pub(crate) fn create_staff(
                     "a department handler needs a department",
                 )
             })?;
-            let department = crate::db::now(resolve_department(
-                &mut crate::db::read_tx(conn),
-                "department",
-                department,
-            ))?;
+            let department = resolve_department(tx, "department", department).await?;
             if new.unit_id.is_some() {
                 return Err(AppError::invalid(
                     "unit",
@@ -465,70 +469,39 @@ pub(crate) fn create_staff(
             Some(department.id)
         }
     };
-    let taken: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM staff WHERE login = ?1)",
-        [&login],
-        |r| r.get(0),
-    )?;
-    if taken {
-        return Err(AppError::invalid(
-            "login",
-            reasons::LOGIN_TAKEN,
-            "is taken already",
-        ));
+    let taken = || AppError::invalid("login", reasons::LOGIN_TAKEN, "is taken already");
+    if tx.staff_by_login(&login).await?.is_some() {
+        return Err(taken());
     }
-    let id = new_id();
-    conn.execute(
-        "INSERT INTO staff (id, login, name, role, unit_id, department_id, password_hash, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            id,
-            login,
-            name,
-            new.role.as_str(),
-            new.unit_id,
-            department_id,
-            password_hash,
-            now
-        ],
-    )?;
-    let staff = Staff {
-        id,
+    let row = StaffRow {
+        id: new_id(),
         login,
         name,
-        role: new.role,
+        role: new.role.as_str().to_string(),
         unit_id: new.unit_id.clone(),
         department_id,
     };
+    // Two instances creating the same login at once: the unique login
+    // decides, and the loser's transaction runs again and finds it taken.
+    tx.insert_staff(&row, password_hash, now).await?;
+    let staff = Staff::from(row);
     // A new dispatcher may be the first to read cases waiting below them.
     if staff.role == StaffRole::Dispatcher {
-        crate::db::now(super::desk::rehome(&mut crate::db::tx(conn), map))?;
+        super::desk::rehome(tx, map).await?;
     }
     Ok(staff)
 }
 
 /// Moves a dispatcher or supervisor to another unit, then re-homes the cases
 /// that no dispatcher reads any more (or that the move lets one read).
-pub(crate) fn move_staff(
-    conn: &mut Connection,
+pub(crate) async fn move_staff(
+    tx: &mut Tx<'_>,
     map: &GridMap,
     login: &str,
     unit: &str,
 ) -> Result<Staff, AppError> {
     let login = normalise_login(login)?;
-    let found: Option<Staff> = conn
-        .prepare_cached(
-            "SELECT id, login, name, role, unit_id, department_id FROM staff WHERE login = ?1",
-        )?
-        .query_row([&login], staff_from_row)
-        .optional()?;
-    let staff = found.ok_or_else(|| {
-        AppError::invalid(
-            "login",
-            reasons::NO_SUCH_LOGIN,
-            "no member of staff has this login",
-        )
-    })?;
+    let staff = Staff::from(tx.staff_by_login(&login).await?.ok_or_else(no_such_login)?);
     if staff.role == StaffRole::Department {
         return Err(AppError::invalid(
             "unit",
@@ -537,50 +510,35 @@ pub(crate) fn move_staff(
         ));
     }
     check_unit(map, "unit", unit)?;
-    conn.execute(
-        "UPDATE staff SET unit_id = ?2 WHERE id = ?1",
-        params![staff.id, unit],
-    )?;
+    tx.set_staff_unit(&staff.id, unit).await?;
     if staff.role == StaffRole::Dispatcher {
-        crate::db::now(super::desk::rehome(&mut crate::db::tx(conn), map))?;
+        super::desk::rehome(tx, map).await?;
     }
-    load_staff(conn, &staff.id)?.ok_or_else(AppError::internal)
+    load_staff(tx, &staff.id)
+        .await?
+        .ok_or_else(AppError::internal)
 }
 
 /// Replaces a member's password (hashed by the caller), lifts a lockout and
 /// ends every session they have: whoever knew the old one is out at once.
-pub(crate) fn set_password(
-    conn: &Connection,
+pub(crate) async fn set_password(
+    tx: &mut Tx<'_>,
     login: &str,
     password_hash: &str,
 ) -> Result<Staff, AppError> {
     let login = normalise_login(login)?;
-    let id: Option<String> = conn
-        .query_row("SELECT id FROM staff WHERE login = ?1", [&login], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    let id = id.ok_or_else(|| {
-        AppError::invalid(
-            "login",
-            reasons::NO_SUCH_LOGIN,
-            "no member of staff has this login",
-        )
-    })?;
-    conn.execute(
-        "UPDATE staff SET password_hash = ?2, failed_logins = 0, locked_until = NULL WHERE id = ?1",
-        params![id, password_hash],
-    )?;
-    conn.execute("DELETE FROM staff_sessions WHERE staff_id = ?1", [&id])?;
-    load_staff(conn, &id)?.ok_or_else(AppError::internal)
+    let staff = tx.staff_by_login(&login).await?.ok_or_else(no_such_login)?;
+    tx.set_staff_password(&staff.id, password_hash).await?;
+    Ok(Staff::from(staff))
 }
 
-pub(crate) fn list_staff(conn: &Connection) -> Result<Vec<Staff>, AppError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, login, name, role, unit_id, department_id FROM staff ORDER BY login",
-    )?;
-    let rows = stmt.query_map([], staff_from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub(crate) async fn list_staff(tx: &mut ReadTx<'_>) -> Result<Vec<Staff>, StoreError> {
+    Ok(tx
+        .list_staff()
+        .await?
+        .into_iter()
+        .map(Staff::from)
+        .collect())
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ use super::departments::Department;
 use super::desk::NewDesk;
 use super::devices::{NewAccount, NewDevice};
 use super::ledger::{NewOutcome, PullQuery};
+use super::staff::{SessionRow, StaffRow};
 use super::{Location, ReadTx, Seq, Store, StoreError, Tx, TxFuture};
 
 /// A store of one test, on one backend, and where it is (to open a second
@@ -89,6 +90,9 @@ macro_rules! store_conformance_tests {
             the_desk_follows_the_centres_steps,
             a_pull_never_serves_past_a_writer_still_open,
             two_instances_racing_on_one_op_id_record_it_once,
+            staff_sessions_and_lockouts_round_trip,
+            wrong_passwords_counted_on_two_instances_at_once_lock_once,
+            two_instances_creating_one_login_store_it_once,
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {
@@ -1155,6 +1159,239 @@ async fn the_desk_follows_the_centres_steps(s: &TestStore) {
     assert_eq!(unread[0].case_id, case.id);
     assert!(!staffed);
     assert!(unit.is_none());
+}
+
+// --- staff, sessions, lockouts ---
+
+fn dispatcher_row(login: &str) -> StaffRow {
+    StaffRow {
+        id: crate::accounts::new_id(),
+        login: login.to_string(),
+        name: "王调度".to_string(),
+        role: "dispatcher".to_string(),
+        unit_id: Some("t-1".to_string()),
+        department_id: None,
+    }
+}
+
+async fn with_staff(store: &Store, row: &StaffRow) {
+    let row = row.clone();
+    write(store, move |tx| {
+        let row = row.clone();
+        Box::pin(async move { tx.insert_staff(&row, "phc-1", 1).await })
+    })
+    .await;
+}
+
+async fn staff_sessions_and_lockouts_round_trip(s: &TestStore) {
+    let row = dispatcher_row("wang");
+    with_staff(&s.store, &row).await;
+    let (id, login) = (row.id.clone(), row.login.clone());
+    let (by_id, by_login, all, creds) = read(&s.store, move |tx| {
+        let (id, login) = (id.clone(), login.clone());
+        Box::pin(async move {
+            Ok((
+                tx.load_staff(&id).await?,
+                tx.staff_by_login(&login).await?,
+                tx.list_staff().await?,
+                tx.staff_credentials(&login).await?,
+            ))
+        })
+    })
+    .await;
+    assert_eq!(by_id.as_ref(), Some(&row));
+    assert_eq!(by_login.as_ref(), Some(&row));
+    assert_eq!(all, std::slice::from_ref(&row));
+    let creds = creds.unwrap();
+    assert_eq!(
+        (creds.password_hash.as_str(), creds.locked_until),
+        ("phc-1", None)
+    );
+    let unknown = read(&s.store, |tx| {
+        Box::pin(async move {
+            Ok((
+                tx.load_staff("not-an-id").await?,
+                tx.staff_by_login("nobody").await?,
+                tx.staff_session(b"no such token").await?,
+            ))
+        })
+    })
+    .await;
+    assert_eq!(unknown, (None, None, None));
+
+    // Two wrong passwords of three: counted, not locked; the third locks.
+    let id = row.id.clone();
+    let locks = |store: Store| {
+        let id = id.clone();
+        async move {
+            write(&store, move |tx| {
+                let id = id.clone();
+                Box::pin(async move { tx.count_wrong_password(&id, 3, 5_000).await })
+            })
+            .await
+        }
+    };
+    assert!(!locks(s.store.clone()).await);
+    assert!(!locks(s.store.clone()).await);
+    assert!(
+        locks(s.store.clone()).await,
+        "the third wrong password locks"
+    );
+    let login = row.login.clone();
+    let creds = read(&s.store, move |tx| {
+        let login = login.clone();
+        Box::pin(async move { tx.staff_credentials(&login).await })
+    })
+    .await
+    .unwrap();
+    assert_eq!(creds.locked_until, Some(5_000));
+    assert!(!locks(s.store.clone()).await, "the count started again");
+
+    // A login: the lockout and the count are forgotten, the session found.
+    let session = SessionRow {
+        staff_id: row.id.clone(),
+        csrf_token: "csrf".into(),
+        expires_at: 10_000,
+    };
+    let old = SessionRow {
+        expires_at: 50,
+        ..session.clone()
+    };
+    let (sess, o) = (session.clone(), old.clone());
+    write(&s.store, move |tx| {
+        let (sess, o) = (sess.clone(), o.clone());
+        Box::pin(async move {
+            tx.start_session(b"old", &o, 10).await?;
+            tx.start_session(b"token", &sess, 100).await
+        })
+    })
+    .await;
+    let login = row.login.clone();
+    let (found, gone, creds) = read(&s.store, move |tx| {
+        let login = login.clone();
+        Box::pin(async move {
+            Ok((
+                tx.staff_session(b"token").await?,
+                tx.staff_session(b"old").await?,
+                tx.staff_credentials(&login).await?,
+            ))
+        })
+    })
+    .await;
+    assert_eq!(found, Some(session.clone()));
+    assert_eq!(gone, None, "an ended session is dropped at the next login");
+    assert_eq!(creds.unwrap().locked_until, None);
+    assert!(!locks(s.store.clone()).await);
+    assert!(!locks(s.store.clone()).await, "the login reset the count");
+
+    // A new password ends every session; logging out ends one.
+    let id = row.id.clone();
+    write(&s.store, move |tx| {
+        let id = id.clone();
+        Box::pin(async move {
+            tx.set_staff_unit(&id, "c-1").await?;
+            tx.set_staff_password(&id, "phc-2").await
+        })
+    })
+    .await;
+    let (id, login) = (row.id.clone(), row.login.clone());
+    let (found, creds, moved) = read(&s.store, move |tx| {
+        let (id, login) = (id.clone(), login.clone());
+        Box::pin(async move {
+            Ok((
+                tx.staff_session(b"token").await?,
+                tx.staff_credentials(&login).await?,
+                tx.load_staff(&id).await?,
+            ))
+        })
+    })
+    .await;
+    assert_eq!(found, None);
+    assert_eq!(creds.unwrap().password_hash, "phc-2");
+    assert_eq!(moved.unwrap().unit_id.as_deref(), Some("c-1"));
+    let sess = session.clone();
+    write(&s.store, move |tx| {
+        let sess = sess.clone();
+        Box::pin(async move {
+            tx.start_session(b"again", &sess, 100).await?;
+            tx.end_session(b"again").await
+        })
+    })
+    .await;
+    let found = read(&s.store, |tx| {
+        Box::pin(async move { tx.staff_session(b"again").await })
+    })
+    .await;
+    assert_eq!(found, None);
+    let missing = s
+        .store
+        .write(|tx| {
+            Box::pin(async move { tx.set_staff_password(&crate::accounts::new_id(), "x").await })
+        })
+        .await;
+    assert!(
+        matches!(missing, Err(StoreError::NotFound(_))),
+        "{missing:?}"
+    );
+}
+
+/// Instances counting one member's wrong passwords at once lose no count:
+/// of as many tries as the limit, exactly one locks the login.
+async fn wrong_passwords_counted_on_two_instances_at_once_lock_once(s: &TestStore) {
+    let row = dispatcher_row("li");
+    with_staff(&s.store, &row).await;
+    let other = s.another_instance().await;
+    let mut tries = Vec::new();
+    for i in 0..12 {
+        let store = if i % 2 == 0 {
+            s.store.clone()
+        } else {
+            other.clone()
+        };
+        let id = row.id.clone();
+        tries.push(tokio::spawn(async move {
+            write(&store, move |tx| {
+                let id = id.clone();
+                Box::pin(async move { tx.count_wrong_password(&id, 12, 9_000).await })
+            })
+            .await
+        }));
+    }
+    let mut locked = 0;
+    for t in tries {
+        locked += usize::from(t.await.unwrap());
+    }
+    assert_eq!(locked, 1, "twelve tries at a limit of twelve lock once");
+}
+
+/// Two instances creating the same login at once: the unique login decides,
+/// the loser runs again and sees it taken.
+async fn two_instances_creating_one_login_store_it_once(s: &TestStore) {
+    let other = s.another_instance().await;
+    let create = |store: Store| {
+        tokio::spawn(async move {
+            store
+                .write(move |tx| {
+                    Box::pin(async move {
+                        if tx.staff_by_login("zhao").await?.is_some() {
+                            return Ok::<_, StoreError>(false);
+                        }
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        tx.insert_staff(&dispatcher_row("zhao"), "phc", 1).await?;
+                        Ok(true)
+                    })
+                })
+                .await
+        })
+    };
+    let (a, b) = (create(s.store.clone()), create(other));
+    let (a, b) = (a.await.unwrap().unwrap(), b.await.unwrap().unwrap());
+    assert!(a ^ b, "exactly one of them created it: {a} {b}");
+    let all = read(&s.store, |tx| {
+        Box::pin(async move { tx.list_staff().await })
+    })
+    .await;
+    assert_eq!(all.len(), 1);
 }
 
 // --- several writers ---

@@ -42,6 +42,7 @@ pub mod ledger;
 pub mod names;
 pub mod postgres;
 pub mod sqlite;
+pub mod staff;
 mod tx;
 
 #[cfg(test)]
