@@ -22,6 +22,7 @@ use super::departments::Department;
 use super::desk::NewDesk;
 use super::devices::{NewAccount, NewDevice};
 use super::ledger::{NewOutcome, PullQuery};
+use super::rating_links::RatingLinkRow;
 use super::staff::{SessionRow, StaffRow};
 use super::{Location, ReadTx, Seq, Store, StoreError, Tx, TxFuture};
 
@@ -93,6 +94,7 @@ macro_rules! store_conformance_tests {
             staff_sessions_and_lockouts_round_trip,
             wrong_passwords_counted_on_two_instances_at_once_lock_once,
             two_instances_creating_one_login_store_it_once,
+            a_rating_link_is_found_by_its_hash_and_used_once,
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {
@@ -1392,6 +1394,79 @@ async fn two_instances_creating_one_login_store_it_once(s: &TestStore) {
     })
     .await;
     assert_eq!(all.len(), 1);
+}
+
+// --- rating links ---
+
+/// A link is found by its token's hash (by a read, and locked by a write),
+/// and once used says so; another hash finds nothing. While one instance
+/// holds the link locked, another's lock waits for it and then sees it used.
+async fn a_rating_link_is_found_by_its_hash_and_used_once(s: &TestStore) {
+    let (account, device) = account_with_device(&s.store, &["g-1"]).await;
+    let (case, create) = created(&account);
+    stored(&s.store, &case, &["g-1"], &[create]).await;
+    let id = case.id;
+    write(&s.store, move |tx| {
+        let device = device.clone();
+        Box::pin(async move {
+            tx.insert_rating_link(b"hash-1", &id, &device, 10, 1_000)
+                .await
+        })
+    })
+    .await;
+    let (found, none) = read(&s.store, |tx| {
+        Box::pin(async move {
+            Ok((
+                tx.rating_link(b"hash-1").await?,
+                tx.rating_link(b"hash-2").await?,
+            ))
+        })
+    })
+    .await;
+    let open = RatingLinkRow {
+        case_id: id,
+        expires_at: 1_000,
+        used_at: None,
+    };
+    assert_eq!(found, Some(open.clone()));
+    assert_eq!(none, None);
+
+    let other = s.another_instance().await;
+    let (locked_tx, locked) = tokio::sync::oneshot::channel::<()>();
+    let mut once = Some(locked_tx);
+    let first = tokio::spawn({
+        let store = s.store.clone();
+        async move {
+            store
+                .write(move |tx| {
+                    let signal = once.take();
+                    Box::pin(async move {
+                        let row = tx.lock_rating_link(b"hash-1").await?;
+                        if let Some(signal) = signal {
+                            let _ = signal.send(());
+                        }
+                        tokio::time::sleep(Duration::from_millis(200)).await;
+                        tx.use_rating_link(b"hash-1", 20).await?;
+                        Ok::<_, StoreError>(row)
+                    })
+                })
+                .await
+        }
+    });
+    locked.await.unwrap();
+    let second = other
+        .write(|tx| Box::pin(async move { tx.lock_rating_link(b"hash-1").await }))
+        .await
+        .unwrap();
+    assert_eq!(first.await.unwrap().unwrap(), Some(open.clone()));
+    assert_eq!(
+        second,
+        Some(RatingLinkRow {
+            used_at: Some(20),
+            ..open
+        }),
+        "the second instance waited for the first and saw the link used"
+    );
 }
 
 // --- several writers ---

@@ -41,6 +41,7 @@ pub mod grids;
 pub mod ledger;
 pub mod names;
 pub mod postgres;
+pub mod rating_links;
 pub mod sqlite;
 pub mod staff;
 mod tx;

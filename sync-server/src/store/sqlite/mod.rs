@@ -18,6 +18,7 @@ pub(crate) mod grids;
 pub(crate) mod ledger;
 pub(crate) mod migrations;
 pub(crate) mod names;
+pub(crate) mod rating_links;
 pub(crate) mod staff;
 
 use std::path::{Path, PathBuf};
