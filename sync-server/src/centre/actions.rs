@@ -13,17 +13,15 @@ use gridcase_core::ids::CaseId;
 use gridcase_core::op::{Actor, OpKind, PhotoRef, Role};
 use gridcase_core::time::{now_millis, Millis};
 use gridcase_core::zone::Zone;
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::store::{Seq, StoreError, Tx};
+use crate::store::{ReadTx, Seq, StoreError, Tx};
 
 use super::desk::{self, Desk};
 use super::session::StaffPost;
 use super::staff::{self, Staff, StaffRole};
 use super::CentreConfig;
 use crate::cases::{self, SERVER_ACTOR_ID};
-use crate::db;
 use crate::error::{reasons, refused, AppError};
 use crate::AppState;
 
@@ -179,19 +177,16 @@ fn check_may(staff: &Staff, map: &GridMap, action: Action, desk: &Desk) -> Resul
 }
 
 /// The actions `staff` may take on the case now (for the dashboard's buttons).
-pub fn available(
-    conn: &mut Connection,
+pub async fn available(
+    tx: &mut ReadTx<'_>,
     staff: &Staff,
     map: &GridMap,
     case: &Case,
     desk: &Desk,
-) -> Result<Vec<Action>, AppError> {
-    let can_escalate = db::now(desk::queue_above(
-        &mut db::read_tx(conn),
-        map,
-        staff.unit_id.as_deref(),
-    ))?
-    .is_some();
+) -> Result<Vec<Action>, StoreError> {
+    let can_escalate = desk::queue_above(tx, map, staff.unit_id.as_deref())
+        .await?
+        .is_some();
     let can_place = cases::mapped_grid(map, case).is_none();
     Ok(Action::ALL
         .into_iter()
@@ -267,19 +262,14 @@ pub(crate) fn dispatch_deadline(
     Ok(deadline)
 }
 
-fn dispatch_kind(
-    conn: &mut Connection,
+async fn dispatch_kind(
+    tx: &mut ReadTx<'_>,
     zone: &Zone,
     case: &Case,
     body: ActionBody,
     now: Millis,
 ) -> Result<OpKind, AppError> {
-    let department = db::now(department_for(
-        &mut db::read_tx(conn),
-        "department_id",
-        case,
-        body.department_id,
-    ))?;
+    let department = department_for(tx, "department_id", case, body.department_id).await?;
     let deadline = dispatch_deadline(
         zone,
         case,
@@ -336,8 +326,8 @@ fn place_kind(
 
 /// Takes `action` on the case as `staff`, in the caller's write transaction.
 #[allow(clippy::too_many_arguments)]
-pub fn act(
-    conn: &mut Connection,
+pub async fn act(
+    tx: &mut Tx<'_>,
     map: &GridMap,
     config: &CentreConfig,
     zone: &Zone,
@@ -348,14 +338,14 @@ pub fn act(
     now: Millis,
 ) -> Result<Recorded, AppError> {
     let not_found = || AppError::not_found("no such case");
-    if !staff.sees(conn, &case_id)? {
+    if !staff.may_see(tx, &case_id).await? {
         return Err(not_found());
     }
-    let case = db::now(db::tx(conn).load_case(&case_id))?.ok_or_else(not_found)?;
-    let desk = db::now(db::read_tx(conn).load_desk(&case_id))?.ok_or_else(not_found)?;
+    let case = tx.load_case(&case_id).await?.ok_or_else(not_found)?;
+    let desk = tx.load_desk(&case_id).await?.ok_or_else(not_found)?;
     check_may(staff, map, action, &desk)?;
     let kind = match action {
-        Action::Dispatch => dispatch_kind(conn, zone, &case, body, now)?,
+        Action::Dispatch => dispatch_kind(tx, zone, &case, body, now).await?,
         Action::Accept => OpKind::Accept,
         Action::Progress => OpKind::Progress {
             note: body.note.unwrap_or_default(),
@@ -365,11 +355,7 @@ pub fn act(
         },
         Action::Escalate => {
             let reason = required_text("reason", body.reason)?;
-            let above = db::now(desk::queue_above(
-                &mut db::read_tx(conn),
-                map,
-                staff.unit_id.as_deref(),
-            ))?;
+            let above = desk::queue_above(tx, map, staff.unit_id.as_deref()).await?;
             if above.is_none() {
                 return Err(AppError::not_allowed(
                     reasons::NO_LEVEL_ABOVE,
@@ -387,29 +373,20 @@ pub fn act(
         Action::Close => OpKind::Close,
         Action::Place => place_kind(map, staff, &case, body)?,
     };
-    let mut tx = db::tx(conn);
-    let (seq, after) = db::now(cases::append_server_op(
-        &mut tx,
-        map,
-        case_id,
-        staff.actor(),
-        kind,
-        now,
-    ))?
-    .map_err(|e| refused(&e))?;
+    let (seq, after) = cases::append_server_op(tx, map, case_id, staff.actor(), kind, now)
+        .await?
+        .map_err(|e| refused(&e))?;
     let mut seqs = vec![seq];
     let mut status = after.status;
     let mut escalated = false;
     if action == Action::Chase {
-        if let Some((seq, case)) =
-            db::now(escalate_if_chased_enough(&mut tx, map, config, &after, now))?
-        {
+        if let Some((seq, case)) = escalate_if_chased_enough(tx, map, config, &after, now).await? {
             seqs.push(seq);
             status = case.status;
             escalated = true;
         }
     }
-    let numbering = db::now(tx.number())?;
+    let numbering = tx.number().await?;
     let server_seqs = seqs
         .into_iter()
         .map(|s| numbering.of(s))
@@ -425,44 +402,37 @@ pub fn act(
 
 /// Whether `staff` may add a photo to the case: the department it is
 /// dispatched to, as for reporting progress.
-pub fn check_may_attach_photo(
-    conn: &mut Connection,
+pub async fn check_may_attach_photo(
+    tx: &mut ReadTx<'_>,
     map: &GridMap,
     staff: &Staff,
     case_id: &CaseId,
 ) -> Result<(), AppError> {
     let not_found = || AppError::not_found("no such case");
-    if !staff.sees(conn, case_id)? {
+    if !staff.may_see(tx, case_id).await? {
         return Err(not_found());
     }
-    let desk = db::now(db::read_tx(conn).load_desk(case_id))?.ok_or_else(not_found)?;
+    let desk = tx.load_desk(case_id).await?.ok_or_else(not_found)?;
     check_may(staff, map, Action::Progress, &desk)
 }
 
 /// A department's photo of its progress or result, attached to the case as
 /// `staff` (the department the case is dispatched to), in the caller's write
 /// transaction.
-pub fn attach_photo(
-    conn: &mut Connection,
+pub async fn attach_photo(
+    tx: &mut Tx<'_>,
     map: &GridMap,
     staff: &Staff,
     case_id: CaseId,
     photo: PhotoRef,
     now: Millis,
 ) -> Result<Recorded, AppError> {
-    check_may_attach_photo(conn, map, staff, &case_id)?;
+    check_may_attach_photo(tx, map, staff, &case_id).await?;
     let kind = OpKind::AttachPhoto { photo };
-    let mut tx = db::tx(conn);
-    let (seq, after) = db::now(cases::append_server_op(
-        &mut tx,
-        map,
-        case_id,
-        staff.actor(),
-        kind,
-        now,
-    ))?
-    .map_err(|e| refused(&e))?;
-    let seq = db::now(tx.number())?.of(seq)?;
+    let (seq, after) = cases::append_server_op(tx, map, case_id, staff.actor(), kind, now)
+        .await?
+        .map_err(|e| refused(&e))?;
+    let seq = tx.number().await?.of(seq)?;
     tracing::info!(case = %case_id, staff = %staff.id, "department photo");
     Ok(Recorded {
         case_id: case_id.to_string(),
@@ -538,20 +508,30 @@ pub(crate) async fn action_handler(
     let zone = state.zone.clone();
     let grids = state.grids.clone();
     let recorded = state
-        .db
+        .store
         .write(move |tx| {
-            let map = db::grid_map(&grids, tx)?;
-            act(
-                tx,
-                &map,
-                &config,
-                &zone,
-                &staff,
-                case_id,
-                action,
-                body,
-                now_millis(),
-            )
+            let (grids, config, zone, staff, body) = (
+                grids.clone(),
+                config.clone(),
+                zone.clone(),
+                staff.clone(),
+                body.clone(),
+            );
+            Box::pin(async move {
+                let map = grids.current(tx).await?;
+                act(
+                    tx,
+                    &map,
+                    &config,
+                    &zone,
+                    &staff,
+                    case_id,
+                    action,
+                    body,
+                    now_millis(),
+                )
+                .await
+            })
         })
         .await?;
     Ok(Json(recorded))

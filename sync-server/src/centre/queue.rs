@@ -456,7 +456,13 @@ pub fn view(
     };
     Ok(CaseView {
         grid_name: unit_name(&case.grid_id),
-        actions: actions::available(conn, staff, map, &case, &desk)?,
+        actions: crate::db::now(actions::available(
+            &mut crate::db::read_tx(conn),
+            staff,
+            map,
+            &case,
+            &desk,
+        ))?,
         desk: DeskView {
             queue_unit_name: unit_name(&desk.queue_unit_id),
             queue_unit_id: desk.queue_unit_id,

@@ -20,7 +20,7 @@ use serde::Serialize;
 
 use crate::accounts::new_id;
 use crate::error::{reasons, AppError};
-use crate::store::staff::StaffRow;
+use crate::store::staff::{Reach, StaffRow};
 use crate::store::{ReadTx, StoreError, Tx};
 
 pub const MAX_NAME_CHARS: usize = 100;
@@ -110,7 +110,21 @@ impl Staff {
         }
     }
 
+    /// Which cases the member sees, as the store asks it.
+    pub fn reach(&self) -> Reach<'_> {
+        match self.role {
+            StaffRole::Dispatcher | StaffRole::Supervisor => Reach::Unit(self.scope()),
+            StaffRole::Department => Reach::Department(self.scope()),
+        }
+    }
+
     /// Whether the case exists, has reached the centre, and is visible.
+    pub async fn may_see(&self, tx: &mut ReadTx<'_>, case_id: &CaseId) -> Result<bool, StoreError> {
+        tx.case_within(case_id, self.reach()).await
+    }
+
+    /// [`Self::may_see`] on the old path's connection (the queue, not yet on
+    /// the store).
     pub fn sees(&self, conn: &Connection, case_id: &CaseId) -> Result<bool, AppError> {
         let sql = format!(
             "SELECT EXISTS (SELECT 1 FROM cases c JOIN case_desk d ON d.case_id = c.id

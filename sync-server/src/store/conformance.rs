@@ -23,7 +23,7 @@ use super::desk::NewDesk;
 use super::devices::{NewAccount, NewDevice};
 use super::ledger::{NewOutcome, PullQuery};
 use super::rating_links::RatingLinkRow;
-use super::staff::{SessionRow, StaffRow};
+use super::staff::{Reach, SessionRow, StaffRow};
 use super::{Location, ReadTx, Seq, Store, StoreError, Tx, TxFuture};
 
 /// A store of one test, on one backend, and where it is (to open a second
@@ -95,6 +95,7 @@ macro_rules! store_conformance_tests {
             wrong_passwords_counted_on_two_instances_at_once_lock_once,
             two_instances_creating_one_login_store_it_once,
             a_rating_link_is_found_by_its_hash_and_used_once,
+            staff_reach_cases_at_the_centre_by_unit_or_department,
         );
     };
     (@each $make:path; $($name:ident),* $(,)?) => {
@@ -1394,6 +1395,49 @@ async fn two_instances_creating_one_login_store_it_once(s: &TestStore) {
     })
     .await;
     assert_eq!(all.len(), 1);
+}
+
+/// A unit sees the cases seen from it, a department those dispatched to
+/// it; neither sees a case that has not reached the centre (no desk row).
+async fn staff_reach_cases_at_the_centre_by_unit_or_department(s: &TestStore) {
+    let (case, create) = created("reporter");
+    stored(&s.store, &case, &["g-1", "t-1"], &[create]).await;
+    let (early, create) = created("reporter");
+    stored(&s.store, &early, &["g-1"], &[create]).await;
+    let department = Department {
+        id: crate::accounts::new_id(),
+        name: "市政管理处".into(),
+        unit_id: None,
+    };
+    let (id, early_id, dep) = (case.id, early.id, department.clone());
+    let seen = write(&s.store, move |tx| {
+        let dep = dep.clone();
+        Box::pin(async move {
+            tx.insert_department(&dep, 1).await?;
+            tx.insert_desk(&NewDesk {
+                case_id: &id,
+                queue_unit_id: Some("g-1"),
+                category: "collapsed_manhole",
+                title: "下水井塌陷",
+                deadline: None,
+                received_at: 5,
+            })
+            .await?;
+            let before = tx.case_within(&id, Reach::Department(&dep.id)).await?;
+            tx.desk_dispatched(&id, &dep.id, None, 6).await?;
+            Ok((
+                tx.case_within(&id, Reach::Unit("t-1")).await?,
+                tx.case_within(&id, Reach::Unit("t-2")).await?,
+                before,
+                tx.case_within(&id, Reach::Department(&dep.id)).await?,
+                tx.case_within(&id, Reach::Department("not-a-department"))
+                    .await?,
+                tx.case_within(&early_id, Reach::Unit("g-1")).await?,
+            ))
+        })
+    })
+    .await;
+    assert_eq!(seen, (true, false, false, true, false, false));
 }
 
 // --- rating links ---

@@ -4,6 +4,7 @@
 //! here. Counting a wrong password is one statement on the member's row, so
 //! instances counting at once never lose a count.
 
+use gridcase_core::ids::CaseId;
 use gridcase_core::time::Millis;
 
 use super::{postgres, sqlite, ReadTx, StoreError, Tx};
@@ -36,7 +37,29 @@ pub struct SessionRow {
     pub expires_at: Millis,
 }
 
+/// Which cases a member of staff sees (the rule is
+/// [`crate::centre::staff::Staff`]'s): those seen from a unit, or those
+/// dispatched to a department.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach<'a> {
+    Unit(&'a str),
+    Department(&'a str),
+}
+
 impl ReadTx<'_> {
+    /// Whether the case exists, has reached the centre (it has a desk row),
+    /// and is within `reach`.
+    pub async fn case_within(
+        &mut self,
+        case_id: &CaseId,
+        reach: Reach<'_>,
+    ) -> Result<bool, StoreError> {
+        match self {
+            ReadTx::Sqlite(c) => sqlite::staff::case_within(c, case_id, reach),
+            ReadTx::Postgres(c) => postgres::staff::case_within(c, case_id, reach).await,
+        }
+    }
+
     pub async fn load_staff(&mut self, staff_id: &str) -> Result<Option<StaffRow>, StoreError> {
         match self {
             ReadTx::Sqlite(c) => sqlite::staff::find(c, Some(staff_id), None),

@@ -5,7 +5,9 @@ use gridcase_core::time::Millis;
 use uuid::Uuid;
 
 use super::{col, id_text, uuid_of, PgConn};
-use crate::store::staff::{Credentials, SessionRow, StaffRow};
+use gridcase_core::ids::CaseId;
+
+use crate::store::staff::{Credentials, Reach, SessionRow, StaffRow};
 use crate::store::StoreError;
 
 fn staff_from(r: &tokio_postgres::Row) -> Result<StaffRow, StoreError> {
@@ -216,4 +218,34 @@ pub(crate) async fn end_session(c: &mut PgConn<'_>, token_hash: &[u8]) -> Result
     )
     .await?;
     Ok(())
+}
+
+pub(crate) async fn case_within(
+    c: &mut PgConn<'_>,
+    case_id: &CaseId,
+    reach: Reach<'_>,
+) -> Result<bool, StoreError> {
+    let row = match reach {
+        Reach::Unit(unit) => {
+            c.query_one(
+                "SELECT EXISTS (SELECT 1 FROM case_desk d
+                 JOIN case_scopes s ON s.case_id = d.case_id
+                 WHERE d.case_id = $1 AND s.unit_id = $2)",
+                &[case_id.as_uuid(), &unit],
+            )
+            .await?
+        }
+        Reach::Department(department) => {
+            let Some(department) = uuid_of(department) else {
+                return Ok(false);
+            };
+            c.query_one(
+                "SELECT EXISTS (SELECT 1 FROM case_desk d
+                 WHERE d.case_id = $1 AND d.department_id = $2)",
+                &[case_id.as_uuid(), &department],
+            )
+            .await?
+        }
+    };
+    col(&row, 0)
 }

@@ -3,7 +3,9 @@
 use gridcase_core::time::Millis;
 use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::store::staff::{Credentials, SessionRow, StaffRow};
+use gridcase_core::ids::CaseId;
+
+use crate::store::staff::{Credentials, Reach, SessionRow, StaffRow};
 use crate::store::StoreError;
 
 const COLUMNS: &str = "id, login, name, role, unit_id, department_id";
@@ -172,4 +174,27 @@ pub(crate) fn end_session(conn: &Connection, token_hash: &[u8]) -> Result<(), St
         [token_hash],
     )?;
     Ok(())
+}
+
+pub(crate) fn case_within(
+    conn: &Connection,
+    case_id: &CaseId,
+    reach: Reach<'_>,
+) -> Result<bool, StoreError> {
+    let (sql, scope) = match reach {
+        Reach::Unit(unit) => (
+            "SELECT EXISTS (SELECT 1 FROM case_desk d
+             JOIN case_scopes s ON s.case_id = d.case_id
+             WHERE d.case_id = ?1 AND s.unit_id = ?2)",
+            unit,
+        ),
+        Reach::Department(department) => (
+            "SELECT EXISTS (SELECT 1 FROM case_desk d
+             WHERE d.case_id = ?1 AND d.department_id = ?2)",
+            department,
+        ),
+    };
+    Ok(conn
+        .prepare_cached(sql)?
+        .query_row(params![case_id.to_string(), scope], |r| r.get(0))?)
 }
