@@ -496,7 +496,7 @@ fn check(server: &ServerProcess, terminals: &[Terminal], tally: &Tally) -> Resul
         let photo_ops: Vec<_> = ops
             .iter()
             .filter_map(|o| match &o.op.kind {
-                OpKind::AttachPhoto { photo } => Some(photo.clone()),
+                OpKind::AttachPhoto { photo, .. } => Some(photo.clone()),
                 _ => None,
             })
             .collect();

@@ -354,7 +354,7 @@ pub fn view(
                 tracing::error!(error = %e, seq, "a stored op does not parse");
                 AppError::internal()
             })?;
-            if let OpKind::AttachPhoto { photo } = &op.kind {
+            if let OpKind::AttachPhoto { photo, .. } = &op.kind {
                 photos.push(photo.clone());
             }
             timeline.push(TimelineEntry {
