@@ -777,6 +777,10 @@ async fn execute(t: &Terminal, command: Command, out: &output::Output) -> Result
             }
         }
         Command::RatingLink { case, qr_svg } => {
+            // The link is the server's: say so before looking for the case.
+            if t.store().sync_account()?.is_none() {
+                return Err(gridcase_core::sync::SyncError::NotEnrolled.into());
+            }
             let id = case_id(t, &case)?;
             let link = t.rating_link(&id).await?;
             if let Some(file) = &qr_svg {

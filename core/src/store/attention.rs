@@ -93,7 +93,8 @@ impl Store {
         })
     }
 
-    /// Steps recorded before this terminal was enrolled that an older
+    /// Steps recorded before this terminal was first enrolled (at
+    /// `enrolled_at`) that an older
     /// version sent under their local name and had refused (`forbidden`):
     /// adopted as `account_id`'s and sent again. Answers the cases changed.
     pub fn adopt_refused_before_enrolment(
@@ -106,7 +107,7 @@ impl Store {
             code == FORBIDDEN
                 && op.actor.id != account_id
                 && matches!(op.actor.role, Role::GridLeader | Role::Resident)
-                && op.device_time <= enrolled_at
+                && op.device_time < enrolled_at
         };
         // Most terminals have none: look before taking the writer.
         let any = self

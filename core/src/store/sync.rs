@@ -147,11 +147,16 @@ impl Store {
         })
     }
 
-    /// When this terminal was (last) enrolled.
-    pub fn enrolled_at(&self) -> Result<Option<Millis>, StoreError> {
+    /// When this terminal was first enrolled (what was recorded before was
+    /// recorded under its local name).
+    pub fn first_enrolled_at(&self) -> Result<Option<Millis>, StoreError> {
         self.read(|conn| {
             Ok(conn
-                .query_row("SELECT enrolled_at FROM sync_account", [], |r| r.get(0))
+                .query_row(
+                    "SELECT coalesce(first_enrolled_at, enrolled_at) FROM sync_account",
+                    [],
+                    |r| r.get(0),
+                )
                 .optional()?)
         })
     }
@@ -161,8 +166,8 @@ fn save_account_in(tx: &Connection, a: &SyncAccount, now: Millis) -> Result<(), 
     let grids = serde_json::to_string(&a.grid_ids).map_err(StoreError::corrupt)?;
     tx.execute(
         "INSERT INTO sync_account (only_one, server_url, device_id, account_id, token,
-             grid_ids, cursor, enrolled_at)
-         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)
+             grid_ids, cursor, enrolled_at, first_enrolled_at)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
          ON CONFLICT (only_one) DO UPDATE SET
              cursor = CASE WHEN server_url = ?1 AND device_id = ?2 THEN cursor ELSE ?6 END,
              server_history = CASE WHEN server_url = ?1 AND device_id = ?2

@@ -669,7 +669,8 @@ impl Terminal {
 
     fn adopt_refused_before_enrolment(&self) -> Result<(), crate::store::StoreError> {
         let store = &self.inner.store;
-        let (Some(account), Some(enrolled_at)) = (store.sync_account()?, store.enrolled_at()?)
+        let (Some(account), Some(enrolled_at)) =
+            (store.sync_account()?, store.first_enrolled_at()?)
         else {
             return Ok(());
         };

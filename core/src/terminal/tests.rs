@@ -975,3 +975,28 @@ fn recorded_today_counts_on_the_deployments_clock() {
     };
     assert!(t.list_cases_blocking(&yesterday).unwrap().cases.is_empty());
 }
+
+#[test]
+fn work_of_an_earlier_account_is_not_adopted_by_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let t = Terminal::open(dir.path(), TerminalConfig::new("account-1")).unwrap();
+    enrol_offline(&t, "account-1", &[G01]);
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let case = t.create_case(draft(true), None).unwrap();
+    enrol_offline(&t, "account-2", &[G01]);
+    let ops = t.store().pending_ops(10).unwrap();
+    let refused = ops
+        .iter()
+        .map(|o| refusal(o, "forbidden", "the actor must be this device's account"))
+        .collect();
+    t.store()
+        .apply_sync(&answer(refused), now_millis(), &|_| None)
+        .unwrap();
+    drop(t);
+    let t = Terminal::open(dir.path(), TerminalConfig::new("account-2")).unwrap();
+    let attention = t.needs_attention().unwrap();
+    assert_eq!(attention.len(), 1, "still refused, still listed");
+    assert_eq!(attention[0].op.actor.id, "account-1");
+    assert!(!attention[0].resending_may_help);
+    assert_eq!(t.case_detail_blocking(&case.id).unwrap().refused.len(), 1);
+}

@@ -12,6 +12,10 @@ UPDATE outbox SET reject_code = substr(reject_reason, 1, instr(reject_reason, ':
 -- grid leader's own name as the centre knows it.
 ALTER TABLE sync_account ADD COLUMN time_zone TEXT;
 ALTER TABLE sync_account ADD COLUMN account_name TEXT;
+-- When this terminal was first enrolled: what was recorded before it was
+-- recorded under the local name (enrolled_at is the latest enrolment).
+ALTER TABLE sync_account ADD COLUMN first_enrolled_at INTEGER;
+UPDATE sync_account SET first_enrolled_at = enrolled_at;
 
 -- The names people read for ids the ops mention (staff, grid leaders,
 -- departments), as the server sent them with the ops.
