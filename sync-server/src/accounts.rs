@@ -394,15 +394,24 @@ mod tests {
     #[test]
     fn a_repeated_enrolment_works_within_the_window_and_not_after() {
         let dir = tempfile::tempdir().unwrap();
-        let leader = crate::admin::Admin::open(dir.path())
-            .unwrap()
+        let mut admin = crate::admin::Admin::open(dir.path()).unwrap();
+        admin
+            .import_grids(
+                r#"{ "type": "FeatureCollection", "features": [
+                  { "type": "Feature", "properties": { "id": "g-1", "name": "一网格", "level": "grid", "parent": null },
+                    "geometry": { "type": "Polygon", "coordinates": [[[125.0, 42.8], [125.1, 42.8], [125.1, 42.9], [125.0, 42.9], [125.0, 42.8]]] } }
+                ]}"#,
+            )
+            .unwrap();
+        let leader = admin
             .create_leader("张三", &["g-1".to_string()], 7 * gridcase_core::time::DAY)
             .unwrap();
         let conn = crate::db::open_migrated(&crate::database_path(dir.path())).unwrap();
         let t0 = now_millis();
-        let first = enrol(&conn, &leader.code, "t", Some("key-1"), t0).unwrap();
+        let zone = gridcase_core::zone::Zone::default();
+        let first = enrol(&conn, &leader.code, "t", Some("key-1"), t0, &zone).unwrap();
         // Another terminal never may; the same one may, up to the window's end.
-        let other = enrol(&conn, &leader.code, "t", Some("key-2"), t0 + 1).unwrap_err();
+        let other = enrol(&conn, &leader.code, "t", Some("key-2"), t0 + 1, &zone).unwrap_err();
         assert_eq!(other.body.code, codes::ENROL_CODE_USED);
         let again = enrol(
             &conn,
@@ -410,6 +419,7 @@ mod tests {
             "t",
             Some("key-1"),
             t0 + ENROL_REPEAT_WINDOW_MS,
+            &zone,
         )
         .unwrap();
         assert_eq!(again.device_id, first.device_id);
@@ -423,6 +433,7 @@ mod tests {
             "t",
             Some("key-1"),
             t0 + ENROL_REPEAT_WINDOW_MS + 1,
+            &zone,
         )
         .unwrap_err();
         assert_eq!(late.body.code, codes::ENROL_CODE_USED);
