@@ -19,8 +19,9 @@ install_browser() {
   if [ ! -x "$CHROMIUM" ]; then
     if [ "$(id -u)" -eq 0 ]; then
       echo "installing Debian's chromium"
-      apt-get update -qq
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+      # scripts/install-services.sh may be using apt at the same moment.
+      apt-get -o DPkg::Lock::Timeout=900 update -qq
+      DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq chromium >/dev/null
     else
       echo "Chromium is missing at $CHROMIUM: run 'apt-get install -y chromium' as root (or run this script as root)"
       return 1

@@ -34,6 +34,8 @@ json_field() { node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>c
 admin import-grids tests/fixtures/grids/liaoyuan-sample.geojson >/dev/null
 DEPARTMENT=$(admin create-department --name 龙山区市政局 --unit 220402 --json | json_field id)
 admin create-department --name 龙山区住建局 --unit 220402 >/dev/null
+# Serves another village: never offered for a case in 福民社区 (issue 10, item 13).
+admin create-department --name 新兴村调解室 --unit 220402001002 >/dev/null
 export GRIDCASE_STAFF_PASSWORD="centre-test-password"
 admin create-staff --login diaodu --name 王调度 --role dispatcher --unit 220402 >/dev/null
 admin create-staff --login shizheng --name 市政小李 --role department --department "$DEPARTMENT" >/dev/null

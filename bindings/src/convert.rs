@@ -198,7 +198,8 @@ fn note_of(kind: &OpKind) -> Option<String> {
         | OpKind::Progress { note }
         | OpKind::Resolve { note }
         | OpKind::Chase { note }
-        | OpKind::Verify { note, .. } => Some(note.clone()),
+        | OpKind::Verify { note, .. }
+        | OpKind::Place { note, .. } => Some(note.clone()),
         OpKind::Rate { comment, .. } => Some(comment.clone()),
         _ => None,
     }

@@ -7,7 +7,9 @@
 
 pub mod case;
 pub mod deadline;
+pub mod durability;
 pub mod error;
+pub mod failpoint;
 pub mod grid;
 pub mod ids;
 pub mod location;

@@ -142,6 +142,14 @@ pub enum OpKind {
         comment: String,
     },
     Close,
+    /// The centre files a case its map places in no grid (a point outside
+    /// every grid, or in a hole of one) under a grid by hand, so that grid's
+    /// people see it and its terminals receive it.
+    Place {
+        grid_id: String,
+        #[serde(default)]
+        note: String,
+    },
 }
 
 impl OpKind {
@@ -167,6 +175,7 @@ impl OpKind {
             OpKind::Verify { .. } => "verify",
             OpKind::Rate { .. } => "rate",
             OpKind::Close => "close",
+            OpKind::Place { .. } => "place",
         }
     }
 
@@ -210,6 +219,10 @@ impl OpKind {
                 Ok(())
             }
             OpKind::Rate { comment, .. } => check_text("comment", comment, 0, MAX_COMMENT_CHARS),
+            OpKind::Place { grid_id, note } => {
+                check_text("grid_id", grid_id, 1, 100)?;
+                check_text("note", note, 0, MAX_NOTE_CHARS)
+            }
         }
     }
 }
@@ -370,6 +383,7 @@ pub fn apply(case: Option<&Case>, op: &Op) -> Result<Case, DomainError> {
                 at: op.device_time,
             });
         }
+        OpKind::Place { grid_id, .. } => next.grid_id = Some(grid_id.clone()),
         OpKind::Cancel { .. }
         | OpKind::Receive
         | OpKind::Accept
@@ -487,6 +501,10 @@ mod tests {
                 comment: note(),
             },
             OpKind::Close,
+            OpKind::Place {
+                grid_id: "g-1".into(),
+                note: note(),
+            },
         ];
         for kind in kinds {
             let json = serde_json::to_value(&kind).unwrap();

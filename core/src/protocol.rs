@@ -301,4 +301,9 @@ pub struct ApiError {
     pub message: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Why, as a stable code a page or a terminal translates (`required`,
+    /// `in_the_past`, `no_such_department`, …): `code` is the kind of error,
+    /// `reason` the particular rule, so nobody shows `message` to people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }

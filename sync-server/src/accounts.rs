@@ -4,7 +4,9 @@
 //! enrolment code; the terminal exchanges the code (`POST /v1/enrol`) for a
 //! device token. The server keeps only SHA-256 hashes of codes and tokens, so a
 //! copy of the database does not let anyone act as a device. Codes are single
-//! use and expire; tokens last until revoked.
+//! use and expire; tokens last until revoked, or until the same terminal (the
+//! same enrolment key) enrols again: the new device retires the one it
+//! replaces, whose token stops working.
 
 use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
@@ -16,7 +18,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::error::{codes, ApiJson, AppError};
+use crate::error::{codes, reasons, ApiJson, AppError};
 use crate::AppState;
 
 /// Enrolment codes: 12 symbols of Crockford's base 32 (60 bits), shown as
@@ -139,6 +141,7 @@ pub(crate) fn enrol(
     device_name: &str,
     enrolment_key: Option<&str>,
     now: Millis,
+    zone: &gridcase_core::zone::Zone,
 ) -> Result<EnrolResponse, AppError> {
     // 400, not 401: the request is not unauthorised, its code is bad, and the
     // terminal should show which way (unknown, used, expired).
@@ -151,6 +154,7 @@ pub(crate) fn enrol(
     if enrolment_key.is_some_and(|k| k.is_empty() || k.len() > MAX_TOKEN_CHARS) {
         return Err(AppError::invalid(
             "enrolment_key",
+            reasons::TOO_LONG,
             format!("must be 1 to {MAX_TOKEN_CHARS} characters"),
         ));
     }
@@ -199,9 +203,9 @@ pub(crate) fn enrol(
             token,
             device_id,
             grid_ids: account_grids(conn, &account_id)?,
+            account_name: account_name(conn, &account_id)?,
             account_id,
-            time_zone: String::new(),
-            account_name: String::new(),
+            time_zone: zone.name().to_string(),
         });
     }
     if expires_at <= now {
@@ -214,9 +218,30 @@ pub(crate) fn enrol(
     let device_id = new_id();
     let token = new_token()?;
     conn.execute(
-        "INSERT INTO devices (id, account_id, name, token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![device_id, account_id, device_name.trim(), sha256(token.as_bytes()), now],
+        "INSERT INTO devices (id, account_id, name, token_hash, created_at, enrolment_key_hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        params![
+            device_id,
+            account_id,
+            device_name.trim(),
+            sha256(token.as_bytes()),
+            now,
+            key_hash
+        ],
     )?;
+    // The same terminal enrolled before (a new code after a reset, another
+    // account's code): the device it was is retired, so no second token of
+    // one terminal stays active.
+    if let Some(key_hash) = &key_hash {
+        let retired = conn.execute(
+            "UPDATE devices SET revoked_at = ?1, replaced_by = ?2
+             WHERE enrolment_key_hash = ?3 AND id != ?2 AND revoked_at IS NULL",
+            params![now, device_id, key_hash],
+        )?;
+        if retired > 0 {
+            tracing::info!(device = %device_id, retired, "a terminal enrolled again; its old device is retired");
+        }
+    }
     conn.execute(
         "UPDATE enrol_codes SET used_at = ?1, device_id = ?2, enrolment_key_hash = ?3
          WHERE code_hash = ?4",
@@ -226,10 +251,30 @@ pub(crate) fn enrol(
         token,
         device_id,
         grid_ids: account_grids(conn, &account_id)?,
+        account_name: account_name(conn, &account_id)?,
         account_id,
-        time_zone: String::new(),
-        account_name: String::new(),
+        time_zone: zone.name().to_string(),
     })
+}
+
+fn account_name(conn: &Connection, account_id: &str) -> Result<String, AppError> {
+    Ok(conn
+        .prepare_cached("SELECT name FROM accounts WHERE id = ?1")?
+        .query_row([account_id], |r| r.get(0))
+        .optional()?
+        .unwrap_or_default())
+}
+
+/// Whether two devices are the same terminal enrolled twice (the same
+/// enrolment key): what one pushed, the other may push again.
+pub(crate) fn same_terminal(conn: &Connection, a: &str, b: &str) -> Result<bool, AppError> {
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM devices x JOIN devices y
+                 ON x.enrolment_key_hash = y.enrolment_key_hash
+             WHERE x.id = ?1 AND y.id = ?2 AND x.enrolment_key_hash IS NOT NULL)",
+        )?
+        .query_row([a, b], |r| r.get(0))?)
 }
 
 /// `POST /v1/enrol`
@@ -238,7 +283,8 @@ pub(crate) async fn enrol_handler(
     ApiJson(req): ApiJson<EnrolRequest>,
 ) -> Result<Json<EnrolResponse>, AppError> {
     gridcase_core::case::check_text("device_name", &req.device_name, 1, MAX_DEVICE_NAME_CHARS)
-        .map_err(|e| AppError::invalid("device_name", e.reason))?;
+        .map_err(|e| AppError::input(&e))?;
+    let zone = state.zone.clone();
     let response = state
         .db
         .write(move |tx| {
@@ -248,6 +294,7 @@ pub(crate) async fn enrol_handler(
                 &req.device_name,
                 req.enrolment_key.as_deref(),
                 now_millis(),
+                &zone,
             )
         })
         .await?;
@@ -286,13 +333,14 @@ impl FromRequestParts<AppState> for DeviceAuth {
             .read(move |tx| {
                 Ok(tx
                     .query_row(
-                        "SELECT id, account_id, revoked_at FROM devices WHERE token_hash = ?1",
+                        "SELECT id, account_id, revoked_at, replaced_by FROM devices WHERE token_hash = ?1",
                         [hash],
                         |r| {
                             Ok((
                                 r.get::<_, String>(0)?,
                                 r.get::<_, String>(1)?,
                                 r.get::<_, Option<Millis>>(2)?,
+                                r.get::<_, Option<String>>(3)?,
                             ))
                         },
                     )
@@ -300,11 +348,14 @@ impl FromRequestParts<AppState> for DeviceAuth {
             })
             .await?;
         match found {
-            Some((device_id, account_id, None)) => Ok(DeviceAuth {
+            Some((device_id, account_id, None, _)) => Ok(DeviceAuth {
                 device_id,
                 account_id,
             }),
-            Some((_, _, Some(_))) => Err(AppError::unauthorised(
+            Some((_, _, Some(_), Some(_))) => Err(AppError::unauthorised(
+                "this terminal enrolled again; this device's token was retired",
+            )),
+            Some((_, _, Some(_), None)) => Err(AppError::unauthorised(
                 "this device was revoked; enrol it again with a new code",
             )),
             None => Err(AppError::unauthorised("unknown device token")),
@@ -336,6 +387,60 @@ mod tests {
         );
         assert_eq!(normalise_code("ABCD"), None);
         assert_eq!(normalise_code("张三李四"), None);
+    }
+
+    /// The same terminal may repeat its enrolment (its answer may have been
+    /// lost) for the repeat window after the first, and not a moment later.
+    #[test]
+    fn a_repeated_enrolment_works_within_the_window_and_not_after() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut admin = crate::admin::Admin::open(dir.path()).unwrap();
+        admin
+            .import_grids(
+                r#"{ "type": "FeatureCollection", "features": [
+                  { "type": "Feature", "properties": { "id": "g-1", "name": "一网格", "level": "grid", "parent": null },
+                    "geometry": { "type": "Polygon", "coordinates": [[[125.0, 42.8], [125.1, 42.8], [125.1, 42.9], [125.0, 42.9], [125.0, 42.8]]] } }
+                ]}"#,
+            )
+            .unwrap();
+        let leader = admin
+            .create_leader("张三", &["g-1".to_string()], 7 * gridcase_core::time::DAY)
+            .unwrap();
+        let conn = crate::db::open_migrated(&crate::database_path(dir.path())).unwrap();
+        let t0 = now_millis();
+        let zone = gridcase_core::zone::Zone::default();
+        let first = enrol(&conn, &leader.code, "t", Some("key-1"), t0, &zone).unwrap();
+        // Another terminal never may; the same one may, up to the window's end.
+        let other = enrol(&conn, &leader.code, "t", Some("key-2"), t0 + 1, &zone).unwrap_err();
+        assert_eq!(other.body.code, codes::ENROL_CODE_USED);
+        let again = enrol(
+            &conn,
+            &leader.code,
+            "t",
+            Some("key-1"),
+            t0 + ENROL_REPEAT_WINDOW_MS,
+            &zone,
+        )
+        .unwrap();
+        assert_eq!(again.device_id, first.device_id);
+        assert_ne!(
+            again.token, first.token,
+            "a fresh token retires the lost one"
+        );
+        let late = enrol(
+            &conn,
+            &leader.code,
+            "t",
+            Some("key-1"),
+            t0 + ENROL_REPEAT_WINDOW_MS + 1,
+            &zone,
+        )
+        .unwrap_err();
+        assert_eq!(late.body.code, codes::ENROL_CODE_USED);
+        let devices: i64 = conn
+            .query_row("SELECT count(*) FROM devices", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(devices, 1);
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! dashboard exists) the centre's steps on a case. They open the database
 //! directly, so they work while the server runs (WAL; a write waits for the
 //! server's writer up to the busy timeout), and they record the centre's steps
-//! as ops through the same rules as everything else.
+//! as ops through the same rules, and the same checks, as the dashboard: a
+//! department, unit, grid, login or case they name must exist (and a
+//! department must serve the case's area), or the command is refused and
+//! nothing is written.
 
 use std::path::Path;
 
@@ -10,6 +13,7 @@ use gridcase_core::grid::GridMap;
 use gridcase_core::ids::CaseId;
 use gridcase_core::op::{Actor, OpKind, Role};
 use gridcase_core::time::{now_millis, Millis, HOUR};
+use gridcase_core::zone::Zone;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
@@ -18,28 +22,27 @@ use crate::calendar::Period;
 use crate::cases;
 use crate::centre::scheduler::{self, TickSummary};
 use crate::centre::staff::{self, Department, NewStaff, Staff};
-use crate::centre::CentreConfig;
-use crate::error::{codes, rejection_code, AppError};
-use crate::export::{self, ExportQuery};
+use crate::centre::{actions, desk, CentreConfig};
+use crate::error::{reasons, refused, AppError};
+use crate::export::{self, ExportQuery, Output};
 use crate::grids::{self, GridCache, ImportSummary};
+use crate::names::{Departments, DEPARTMENT_ACTOR_PREFIX};
 use crate::open311;
 use crate::open311::keys::{IssuedKey, KeyInfo};
+use crate::public::Reader;
 
 /// The actor id of the centre's steps recorded by these commands.
 pub const ADMIN_ACTOR_ID: &str = "admin";
 pub const MAX_ACCOUNT_NAME_CHARS: usize = 100;
 
-fn failed(message: impl Into<String>) -> AppError {
-    AppError::new(
-        axum::http::StatusCode::BAD_REQUEST,
-        codes::INVALID_REQUEST,
-        message,
-    )
+fn failed(field: &'static str, reason: &'static str, message: impl Into<String>) -> AppError {
+    AppError::invalid(field, reason, message)
 }
 
 pub struct Admin {
     conn: Connection,
     grids: GridCache,
+    zone: Zone,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -51,25 +54,53 @@ pub struct NewLeader {
     pub expires_at: Millis,
 }
 
+/// Whether a device's token works.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeviceState {
+    Active,
+    /// Revoked by an admin.
+    Revoked,
+    /// The same terminal enrolled again: the newer device replaced it.
+    Retired,
+}
+
+impl DeviceState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeviceState::Active => "active",
+            DeviceState::Revoked => "revoked",
+            DeviceState::Retired => "retired",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct DeviceInfo {
     pub device_id: String,
     pub device_name: String,
     pub account_id: String,
     pub account_name: String,
+    pub state: DeviceState,
     pub created_at: Millis,
     pub last_push_at: Option<Millis>,
     pub revoked_at: Option<Millis>,
+    /// The device that replaced this one (a retired device).
+    pub replaced_by: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct CaseInfo {
     pub case_id: String,
     pub status: String,
+    /// `None`: in no grid (unplaced).
     pub grid_id: Option<String>,
     pub reported_by: String,
     pub title: String,
+    /// The department's id (or, for a dispatch recorded before ids were
+    /// stored, its name).
     pub department: Option<String>,
+    pub department_name: Option<String>,
     pub deadline: Option<Millis>,
     pub updated_at: Millis,
 }
@@ -83,14 +114,27 @@ pub struct Recorded {
 }
 
 impl Admin {
-    /// Opens (creating and migrating if needed) the database in `data_dir`.
+    /// Opens (creating and migrating if needed) the database in `data_dir`;
+    /// times are read and shown on the default zone until [`Admin::with_zone`].
     pub fn open(data_dir: &Path) -> Result<Admin, anyhow::Error> {
         std::fs::create_dir_all(data_dir)?;
         let conn = crate::db::open_migrated(&crate::database_path(data_dir))?;
         Ok(Admin {
             conn,
             grids: GridCache::default(),
+            zone: Zone::default(),
         })
+    }
+
+    /// The deployment's zone (`--time-zone`), for the times commands read
+    /// and print.
+    pub fn with_zone(mut self, zone: Zone) -> Admin {
+        self.zone = zone;
+        self
+    }
+
+    pub fn zone(&self) -> &Zone {
+        &self.zone
     }
 
     fn write<T>(
@@ -114,9 +158,7 @@ impl Admin {
     ) -> Result<NewLeader, AppError> {
         let mut created =
             self.create_leaders(&[(name.to_string(), grid_ids.to_vec())], code_ttl_ms)?;
-        created
-            .pop()
-            .ok_or_else(|| failed("no grid leader was created"))
+        created.pop().ok_or_else(AppError::internal)
     }
 
     /// Creates many grid leaders at once (a city's rollout), each with their
@@ -128,25 +170,36 @@ impl Admin {
     ) -> Result<Vec<NewLeader>, AppError> {
         let map = self.grids.current(&self.conn)?;
         if map.is_empty() {
-            tracing::warn!("no grid map imported yet: the grid ids are not checked");
+            return Err(failed(
+                "grid",
+                reasons::NO_GRID_MAP,
+                "no grid map is imported yet; import one first (import-grids)",
+            ));
         }
         for (name, grids) in leaders {
             gridcase_core::case::check_text("name", name, 1, MAX_ACCOUNT_NAME_CHARS)
-                .map_err(|e| failed(format!("name: {}", e.reason)))?;
+                .map_err(|e| AppError::input(&e))?;
             if grids.is_empty() {
-                return Err(failed("a grid leader needs at least one grid (--grid)"));
+                return Err(failed(
+                    "grid",
+                    reasons::REQUIRED,
+                    "a grid leader needs at least one grid",
+                ));
             }
-            if let Some(unknown) = grids
-                .iter()
-                .find(|g| !map.is_empty() && map.get(g).is_none())
-            {
-                return Err(failed(format!(
-                    "grid {unknown:?} is not in the imported map"
-                )));
+            if let Some(unknown) = grids.iter().find(|g| map.get(g.trim()).is_none()) {
+                return Err(failed(
+                    "grid",
+                    reasons::NOT_A_UNIT,
+                    format!("{unknown:?} is not a unit of the imported map"),
+                ));
             }
         }
         if code_ttl_ms <= 0 {
-            return Err(failed("the code must be valid for some time"));
+            return Err(failed(
+                "code_ttl_hours",
+                reasons::INVALID,
+                "the code must be valid for some time",
+            ));
         }
         let now = now_millis();
         self.write(|tx| {
@@ -158,7 +211,7 @@ impl Admin {
                     "INSERT INTO accounts (id, name, role, created_at) VALUES (?1, ?2, 'grid_leader', ?3)",
                     params![account_id, name, now],
                 )?;
-                let mut grid_ids = grids.clone();
+                let mut grid_ids: Vec<String> = grids.iter().map(|g| g.trim().to_string()).collect();
                 grid_ids.sort();
                 grid_ids.dedup();
                 for grid in &grid_ids {
@@ -194,7 +247,11 @@ impl Admin {
                 |r| r.get(0),
             )?;
             if !exists {
-                return Err(AppError::not_found("no such account"));
+                return Err(failed(
+                    "account_id",
+                    reasons::NO_SUCH_ACCOUNT,
+                    "no account has this id (list-devices shows them)",
+                ));
             }
             accounts::issue_code(tx, account_id, code_ttl_ms, now)
         })
@@ -202,18 +259,27 @@ impl Admin {
 
     pub fn list_devices(&self) -> Result<Vec<DeviceInfo>, AppError> {
         let mut stmt = self.conn.prepare(
-            "SELECT d.id, d.name, d.account_id, a.name, d.created_at, d.last_push_at, d.revoked_at
+            "SELECT d.id, d.name, d.account_id, a.name, d.created_at, d.last_push_at, d.revoked_at,
+                    d.replaced_by
              FROM devices d JOIN accounts a ON a.id = d.account_id ORDER BY d.created_at, d.id",
         )?;
         let rows = stmt.query_map([], |r| {
+            let revoked_at: Option<Millis> = r.get(6)?;
+            let replaced_by: Option<String> = r.get(7)?;
             Ok(DeviceInfo {
                 device_id: r.get(0)?,
                 device_name: r.get(1)?,
                 account_id: r.get(2)?,
                 account_name: r.get(3)?,
+                state: match (revoked_at, &replaced_by) {
+                    (None, _) => DeviceState::Active,
+                    (Some(_), Some(_)) => DeviceState::Retired,
+                    (Some(_), None) => DeviceState::Revoked,
+                },
                 created_at: r.get(4)?,
                 last_push_at: r.get(5)?,
-                revoked_at: r.get(6)?,
+                revoked_at,
+                replaced_by,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -231,7 +297,11 @@ impl Admin {
                 )
                 .optional()?;
             match revoked {
-                None => Err(AppError::not_found("no such device")),
+                None => Err(failed(
+                    "device_id",
+                    reasons::NO_SUCH_DEVICE,
+                    "no device has this id (list-devices shows them)",
+                )),
                 Some(Some(_)) => Ok(false),
                 Some(None) => {
                     tx.execute(
@@ -254,14 +324,32 @@ impl Admin {
         self.grids.current(&self.conn)
     }
 
-    fn step(&mut self, case_id: &str, steps: Vec<(Actor, OpKind)>) -> Result<Recorded, AppError> {
-        let case_id = CaseId::parse(case_id).map_err(|_| failed("not a case id"))?;
+    /// The case an admin names: its full id, or the start of it when only
+    /// one case's id starts so (at least 4 characters).
+    pub fn resolve_case(&self, given: &str) -> Result<CaseId, AppError> {
+        resolve_case(&self.conn, given)
+    }
+
+    /// The centre's steps `make` chooses for the case, recorded in one
+    /// transaction through the rules: all of them, or none.
+    fn step(
+        &mut self,
+        case_id: &str,
+        make: impl FnOnce(
+            &Connection,
+            &GridMap,
+            &gridcase_core::case::Case,
+        ) -> Result<Vec<(Actor, OpKind)>, AppError>,
+    ) -> Result<Recorded, AppError> {
         let now = now_millis();
         let grids = &self.grids;
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let case_id = resolve_case(&tx, case_id)?;
         let map = grids.current(&tx)?;
+        let case = cases::load_case(&tx, &case_id)?.ok_or_else(no_such_case)?;
+        let steps = make(&tx, &map, &case)?;
         let mut seqs = Vec::new();
         let mut status = String::new();
         for (actor, kind) in steps {
@@ -270,13 +358,7 @@ impl Admin {
                     seqs.push(seq);
                     status = case.status.as_str().to_string();
                 }
-                Err(e) => {
-                    return Err(AppError::new(
-                        axum::http::StatusCode::CONFLICT,
-                        rejection_code(&e),
-                        e.to_string(),
-                    ))
-                }
+                Err(e) => return Err(refused(&e)),
             }
         }
         tx.commit()?;
@@ -294,7 +376,8 @@ impl Admin {
         }
     }
 
-    /// 派单: gives the case to `department` with a deadline `deadline_hours` from now.
+    /// 派单: gives the case to `department` (its id or name) with a deadline
+    /// `deadline_hours` from now.
     pub fn dispatch(
         &mut self,
         case_id: &str,
@@ -303,12 +386,33 @@ impl Admin {
         note: &str,
     ) -> Result<Recorded, AppError> {
         let deadline = now_millis().saturating_add(deadline_hours as Millis * HOUR);
-        let kind = OpKind::Dispatch {
-            department: department.trim().to_string(),
-            deadline,
-            note: note.to_string(),
-        };
-        self.step(case_id, vec![(Self::dispatcher(), kind)])
+        self.dispatch_until(case_id, department, deadline, note)
+    }
+
+    /// 派单 with the deadline as a time (UTC ms): the department must exist
+    /// and serve the case's area, the deadline be ahead, exactly as on the
+    /// dashboard.
+    pub fn dispatch_until(
+        &mut self,
+        case_id: &str,
+        department: &str,
+        deadline: Millis,
+        note: &str,
+    ) -> Result<Recorded, AppError> {
+        let zone = self.zone.clone();
+        let note = note.to_string();
+        let department = department.to_string();
+        self.step(case_id, move |conn, _, case| {
+            let department = actions::department_for(conn, "department", case, Some(department))?;
+            let deadline =
+                actions::dispatch_deadline(&zone, case, Some(deadline), None, now_millis())?;
+            let kind = OpKind::Dispatch {
+                department: department.id,
+                deadline,
+                note,
+            };
+            Ok(vec![(Self::dispatcher(), kind)])
+        })
     }
 
     /// 催办
@@ -316,34 +420,34 @@ impl Admin {
         let kind = OpKind::Chase {
             note: note.to_string(),
         };
-        self.step(case_id, vec![(Self::dispatcher(), kind)])
+        self.step(case_id, |_, _, _| Ok(vec![(Self::dispatcher(), kind)]))
     }
 
     /// The department the case is dispatched to accepts it (if it has not yet)
     /// and reports it resolved.
     pub fn resolve(&mut self, case_id: &str, note: &str) -> Result<Recorded, AppError> {
-        let id = CaseId::parse(case_id).map_err(|_| failed("not a case id"))?;
-        let case = cases::load_case(&self.conn, &id)?
-            .ok_or_else(|| AppError::not_found("no such case"))?;
-        let department = case
-            .department
-            .clone()
-            .ok_or_else(|| failed("the case has not been dispatched to a department"))?;
-        let actor = Actor {
-            role: Role::Department,
-            id: format!("department:{department}"),
-        };
-        let mut steps = Vec::new();
-        if case.status != gridcase_core::case::CaseStatus::InProgress {
-            steps.push((actor.clone(), OpKind::Accept));
-        }
-        steps.push((
-            actor,
-            OpKind::Resolve {
-                note: note.to_string(),
-            },
-        ));
-        self.step(case_id, steps)
+        let note = note.to_string();
+        self.step(case_id, move |conn, _, case| {
+            let department = desk::load_desk(conn, &case.id.to_string())?
+                .and_then(|d| d.department_id)
+                .ok_or_else(|| {
+                    failed(
+                        "case_id",
+                        reasons::NOT_DISPATCHED,
+                        "the case is not dispatched to a department",
+                    )
+                })?;
+            let actor = Actor {
+                role: Role::Department,
+                id: format!("{DEPARTMENT_ACTOR_PREFIX}{department}"),
+            };
+            let mut steps = Vec::new();
+            if case.status != gridcase_core::case::CaseStatus::InProgress {
+                steps.push((actor.clone(), OpKind::Accept));
+            }
+            steps.push((actor, OpKind::Resolve { note }));
+            Ok(steps)
+        })
     }
 
     /// Creates a department (职能部门), serving `unit_id` and below if given.
@@ -380,6 +484,13 @@ impl Admin {
         staff::list_staff(&self.conn)
     }
 
+    /// Moves a dispatcher or supervisor to another unit; the cases waiting
+    /// where nobody reads them now go to a queue a dispatcher reads.
+    pub fn move_staff(&mut self, login: &str, unit: &str) -> Result<Staff, AppError> {
+        let map = self.grids.current(&self.conn)?;
+        self.write(|tx| staff::move_staff(tx, &map, login, unit))
+    }
+
     /// One pass of the deadline scheduler at `now` (what `serve` runs
     /// periodically), for a server run without it or a test.
     pub fn run_deadlines(
@@ -398,6 +509,7 @@ impl Admin {
     }
 
     pub fn list_cases(&self) -> Result<Vec<CaseInfo>, AppError> {
+        let departments = Departments::load(&self.conn)?;
         let mut stmt = self
             .conn
             .prepare("SELECT state, updated_at FROM cases ORDER BY id")?;
@@ -414,6 +526,7 @@ impl Admin {
                 grid_id: case.grid_id,
                 reported_by: case.reported_by,
                 title: case.title,
+                department_name: departments.name_of_opt(case.department.as_deref()),
                 department: case.department,
                 deadline,
                 updated_at,
@@ -439,26 +552,77 @@ impl Admin {
         open311::keys::list(&self.conn)
     }
 
-    /// The cases of `unit` (and below) reported in `period`, as CSV or GeoJSON.
+    /// The cases of `unit` (and below) reported in `period`, as CSV or
+    /// GeoJSON: everything (the admin answers for the whole centre), or
+    /// only what the public may see.
     pub fn export_cases(
         &self,
         format: ExportFormat,
         unit: Option<&str>,
         period: Period,
+        reader: Reader,
     ) -> Result<(usize, Vec<u8>), AppError> {
         let map = self.grids.current(&self.conn)?;
         let q = ExportQuery {
             unit: unit.map(str::to_string),
             department: None,
             period,
+            reader,
         };
         let cases = export::select(&self.conn, &map, &q)?;
-        let now = now_millis();
+        let output = Output {
+            map: &map,
+            zone: &self.zone,
+            now: now_millis(),
+        };
         let bytes = match format {
-            ExportFormat::Csv => export::to_csv(&cases, &map, now)?,
-            ExportFormat::Geojson => export::to_geojson(&cases, &map, now).into_bytes(),
+            ExportFormat::Csv => export::to_csv(&cases, output)?,
+            ExportFormat::Geojson => export::to_geojson(&cases, output).into_bytes(),
         };
         Ok((cases.len(), bytes))
+    }
+}
+
+fn no_such_case() -> AppError {
+    failed(
+        "case_id",
+        reasons::NO_SUCH_CASE,
+        "no case has this id (list-cases shows them)",
+    )
+}
+
+/// A case id as an admin types it: whole, or its first characters (at least
+/// 4) when they are one case's.
+fn resolve_case(conn: &Connection, given: &str) -> Result<CaseId, AppError> {
+    let given = given.trim().to_ascii_lowercase();
+    if let Ok(id) = CaseId::parse(&given) {
+        let exists: bool = conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM cases WHERE id = ?1)",
+            [id.to_string()],
+            |r| r.get(0),
+        )?;
+        return if exists { Ok(id) } else { Err(no_such_case()) };
+    }
+    if given.chars().count() < 4 || !given.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(failed(
+            "case_id",
+            reasons::NOT_AN_ID,
+            "is not a case id (give the whole id, or at least its first 4 characters)",
+        ));
+    }
+    let mut stmt =
+        conn.prepare_cached("SELECT id FROM cases WHERE substr(id, 1, length(?1)) = ?1 LIMIT 2")?;
+    let found: Vec<String> = stmt
+        .query_map([&given], |r| r.get(0))?
+        .collect::<Result<_, _>>()?;
+    match found.as_slice() {
+        [one] => CaseId::parse(one).map_err(|_| AppError::internal()),
+        [] => Err(no_such_case()),
+        _ => Err(failed(
+            "case_id",
+            reasons::AMBIGUOUS_CASE,
+            "more than one case id starts so; give more of it",
+        )),
     }
 }
 

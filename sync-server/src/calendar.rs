@@ -1,51 +1,16 @@
 //! The centre's calendar: W3C datetimes in and out, days and months as the
-//! centre counts them.
+//! centre counts them, all on the deployment's clock ([`Zone`], configured
+//! with `--time-zone`, Asia/Shanghai by default).
 //!
 //! Times are stored as UTC milliseconds; a month or a day only means something
-//! on a wall clock. The centres this server serves keep China Standard Time
-//! (UTC+8, no daylight saving), so "June" is June there, and a case reported
-//! at 07:00 on 1 July in Liaoyuan counts in July even though it is still 30 June
-//! in UTC.
+//! on a wall clock. So "June" is June in the deployment's zone, and a case
+//! reported at 07:00 on 1 July in Liaoyuan counts in July even though it is
+//! still 30 June in UTC. Nothing here assumes an offset: the zone decides,
+//! daylight saving included.
 
 use gridcase_core::error::InvalidInput;
 use gridcase_core::time::Millis;
-use time::format_description::well_known::Rfc3339;
-use time::macros::{format_description, offset};
-use time::{Date, Month, OffsetDateTime, UtcOffset};
-
-/// China Standard Time.
-pub const CENTRE_OFFSET: UtcOffset = offset!(+8);
-
-fn to_datetime(ms: Millis) -> OffsetDateTime {
-    let nanos = i128::from(ms) * 1_000_000;
-    OffsetDateTime::from_unix_timestamp_nanos(nanos)
-        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
-        .to_offset(CENTRE_OFFSET)
-}
-
-fn to_millis(t: OffsetDateTime) -> Millis {
-    (t.unix_timestamp_nanos() / 1_000_000) as Millis
-}
-
-fn start_of_day(date: Date) -> Millis {
-    to_millis(date.midnight().assume_offset(CENTRE_OFFSET))
-}
-
-/// A time as W3C datetime (RFC 3339) on the centre's clock, to the second:
-/// `2025-07-01T07:00:00+08:00`.
-pub fn format_w3c(ms: Millis) -> String {
-    let t = to_datetime(ms);
-    let t = t.replace_nanosecond(0).unwrap_or(t);
-    t.format(&Rfc3339).unwrap_or_default()
-}
-
-/// The date on the centre's clock: `2025-07-01`.
-pub fn format_date(ms: Millis) -> String {
-    to_datetime(ms)
-        .date()
-        .format(format_description!("[year]-[month]-[day]"))
-        .unwrap_or_default()
-}
+pub use gridcase_core::zone::Zone;
 
 /// Which end of a day a bare date stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,61 +21,32 @@ pub enum DateEnd {
     After,
 }
 
-/// Reads a W3C datetime with its offset (`2025-07-01T07:00:00+08:00`,
-/// `…Z`), or a bare date (`2025-07-01`) on the centre's clock.
-pub fn parse_w3c(field: &'static str, text: &str, end: DateEnd) -> Result<Millis, InvalidInput> {
+fn is_bare_date(text: &str) -> bool {
+    let b = text.as_bytes();
+    b.len() == 10
+        && b[4] == b'-'
+        && b[7] == b'-'
+        && b.iter()
+            .enumerate()
+            .all(|(i, c)| i == 4 || i == 7 || c.is_ascii_digit())
+}
+
+/// Reads a W3C datetime with its offset (`2025-07-01T07:00:00+08:00`, `…Z`),
+/// a wall-clock time on the zone (`2025-07-01 07:00`), or a bare date
+/// (`2025-07-01`, its first instant or the next day's, by `end`).
+pub fn parse_w3c(
+    zone: &Zone,
+    field: &'static str,
+    text: &str,
+    end: DateEnd,
+) -> Result<Millis, InvalidInput> {
     let text = text.trim();
-    if let Ok(t) = OffsetDateTime::parse(text, &Rfc3339) {
-        return Ok(to_millis(t));
-    }
-    if let Ok(date) = Date::parse(text, format_description!("[year]-[month]-[day]")) {
-        return Ok(match end {
-            DateEnd::Start => start_of_day(date),
-            DateEnd::After => start_of_day(date.next_day().unwrap_or(date)),
-        });
-    }
-    Err(InvalidInput::new(
-        field,
-        "is not a W3C datetime (2025-07-01T08:00:00+08:00) or a date (2025-07-01)",
-    ))
-}
-
-/// The first instant of the month `ms` falls in.
-pub fn month_start(ms: Millis) -> Millis {
-    start_of_day(to_datetime(ms).date().replace_day(1).unwrap_or(Date::MIN))
-}
-
-/// The first instant of the month after the one `ms` falls in.
-pub fn next_month_start(ms: Millis) -> Millis {
-    let date = to_datetime(ms).date();
-    let (year, month) = match date.month() {
-        Month::December => (date.year() + 1, Month::January),
-        m => (date.year(), m.next()),
-    };
-    Date::from_calendar_date(year, month, 1).map_or(Millis::MAX, start_of_day)
-}
-
-/// The first instant of the month before the one `ms` falls in.
-pub fn previous_month_start(ms: Millis) -> Millis {
-    let date = to_datetime(ms).date();
-    let (year, month) = match date.month() {
-        Month::January => (date.year() - 1, Month::December),
-        m => (date.year(), m.previous()),
-    };
-    Date::from_calendar_date(year, month, 1).map_or(0, start_of_day)
-}
-
-/// The month `ms` falls in, as figures name it: `2025-07`.
-pub fn month_key(ms: Millis) -> String {
-    to_datetime(ms)
-        .date()
-        .format(format_description!("[year]-[month]"))
-        .unwrap_or_default()
-}
-
-/// What SQLite adds to a UTC millisecond time to read the centre's calendar.
-pub fn offset_millis() -> Millis {
-    Millis::from(CENTRE_OFFSET.whole_seconds()) * 1000
+    let at = zone.parse_local(field, text)?;
+    Ok(if is_bare_date(text) && end == DateEnd::After {
+        zone.next_day_start(at)
+    } else {
+        at
+    })
 }
 
 /// A half-open span of time `[from, to)`.
@@ -121,19 +57,27 @@ pub struct Period {
 }
 
 impl Period {
-    /// `from` and `to` as an API or a command gives them: a W3C datetime or a
-    /// date (`to` as a date includes that day). Missing ends take `default`'s.
+    /// Everything (an export without dates).
+    pub const ALL: Period = Period {
+        from: 0,
+        to: Millis::MAX,
+    };
+
+    /// `from` and `to` as an API or a command gives them: a W3C datetime, a
+    /// local time or a date (`to` as a date includes that day). Missing ends
+    /// take `default`'s.
     pub fn parse(
+        zone: &Zone,
         from: Option<&str>,
         to: Option<&str>,
         default: Period,
     ) -> Result<Period, InvalidInput> {
         let from = match from.filter(|s| !s.trim().is_empty()) {
-            Some(s) => parse_w3c("from", s, DateEnd::Start)?,
+            Some(s) => parse_w3c(zone, "from", s, DateEnd::Start)?,
             None => default.from,
         };
         let to = match to.filter(|s| !s.trim().is_empty()) {
-            Some(s) => parse_w3c("to", s, DateEnd::After)?,
+            Some(s) => parse_w3c(zone, "to", s, DateEnd::After)?,
             None => default.to,
         };
         if to <= from {
@@ -147,12 +91,16 @@ impl Period {
     }
 
     /// The starts of the calendar months the period touches, in order.
-    pub fn months(&self) -> Vec<Millis> {
+    pub fn months(&self, zone: &Zone) -> Vec<Millis> {
         let mut out = Vec::new();
-        let mut m = month_start(self.from);
+        let mut m = zone.month_start(self.from);
         while m < self.to {
             out.push(m);
-            m = next_month_start(m);
+            let next = zone.next_month_start(m);
+            if next <= m {
+                break;
+            }
+            m = next;
         }
         out
     }
@@ -165,52 +113,55 @@ mod tests {
     // 2025-06-30T23:30:00Z is 07:30 on 1 July in Liaoyuan.
     const LATE_JUNE_UTC: Millis = 1_751_326_200_000;
 
-    #[test]
-    fn months_follow_the_centre_clock() {
-        assert_eq!(month_key(LATE_JUNE_UTC), "2025-07");
-        assert_eq!(format_w3c(LATE_JUNE_UTC), "2025-07-01T07:30:00+08:00");
-        assert_eq!(
-            format_w3c(month_start(LATE_JUNE_UTC)),
-            "2025-07-01T00:00:00+08:00"
-        );
-        assert_eq!(
-            format_w3c(next_month_start(LATE_JUNE_UTC)),
-            "2025-08-01T00:00:00+08:00"
-        );
-        assert_eq!(
-            format_w3c(previous_month_start(LATE_JUNE_UTC)),
-            "2025-06-01T00:00:00+08:00"
-        );
-        let december = parse_w3c("t", "2024-12-15", DateEnd::Start).unwrap();
-        assert_eq!(month_key(next_month_start(december)), "2025-01");
-        assert_eq!(
-            month_key(previous_month_start(next_month_start(december))),
-            "2024-12"
-        );
+    fn cst() -> Zone {
+        Zone::default()
     }
 
     #[test]
     fn w3c_times_keep_their_offset_and_dates_their_end() {
-        let z = parse_w3c("start_date", "2025-06-30T23:30:00Z", DateEnd::Start).unwrap();
-        let pst = parse_w3c("start_date", "2025-06-30T15:30:00-08:00", DateEnd::Start).unwrap();
-        assert_eq!(z, LATE_JUNE_UTC);
+        let z = cst();
+        let utc = parse_w3c(&z, "start_date", "2025-06-30T23:30:00Z", DateEnd::Start).unwrap();
+        let pst = parse_w3c(
+            &z,
+            "start_date",
+            "2025-06-30T15:30:00-08:00",
+            DateEnd::Start,
+        )
+        .unwrap();
+        assert_eq!(utc, LATE_JUNE_UTC);
         assert_eq!(pst, LATE_JUNE_UTC);
-        let start = parse_w3c("from", "2025-07-01", DateEnd::Start).unwrap();
-        let after = parse_w3c("to", "2025-07-01", DateEnd::After).unwrap();
-        assert_eq!(format_w3c(start), "2025-07-01T00:00:00+08:00");
-        assert_eq!(format_w3c(after), "2025-07-02T00:00:00+08:00");
-        let err = parse_w3c("end_date", "yesterday", DateEnd::Start).unwrap_err();
+        let start = parse_w3c(&z, "from", "2025-07-01", DateEnd::Start).unwrap();
+        let after = parse_w3c(&z, "to", "2025-07-01", DateEnd::After).unwrap();
+        assert_eq!(z.format_w3c(start), "2025-07-01T00:00:00+08:00");
+        assert_eq!(z.format_w3c(after), "2025-07-02T00:00:00+08:00");
+        let err = parse_w3c(&z, "end_date", "yesterday", DateEnd::Start).unwrap_err();
         assert_eq!(err.field, "end_date");
     }
 
     #[test]
+    fn a_date_is_a_day_on_the_deployments_clock() {
+        let urumqi = Zone::named("Asia/Urumqi").unwrap();
+        let start = parse_w3c(&urumqi, "from", "2025-07-01", DateEnd::Start).unwrap();
+        assert_eq!(urumqi.format_w3c(start), "2025-07-01T00:00:00+06:00");
+        let utc = Zone::named("UTC").unwrap();
+        let p = Period::parse(&utc, Some("2025-07-01"), Some("2025-07-01"), Period::ALL).unwrap();
+        assert!(p.contains(LATE_JUNE_UTC + 3_600_000));
+        assert!(!p.contains(LATE_JUNE_UTC), "still 30 June in UTC");
+    }
+
+    #[test]
     fn a_period_lists_the_months_it_touches_and_refuses_to_run_backwards() {
+        let z = cst();
         let all = Period { from: 0, to: 1 };
-        let p = Period::parse(Some("2025-05-20"), Some("2025-07-01"), all).unwrap();
-        let months: Vec<String> = p.months().into_iter().map(month_key).collect();
+        let p = Period::parse(&z, Some("2025-05-20"), Some("2025-07-01"), all).unwrap();
+        let months: Vec<String> = p
+            .months(&z)
+            .into_iter()
+            .map(|m| z.format_month(m))
+            .collect();
         assert_eq!(months, ["2025-05", "2025-06", "2025-07"]);
-        let err = Period::parse(Some("2025-07-02"), Some("2025-07-01"), all).unwrap_err();
+        let err = Period::parse(&z, Some("2025-07-02"), Some("2025-07-01"), all).unwrap_err();
         assert_eq!(err.field, "to");
-        assert_eq!(Period::parse(None, None, all).unwrap(), all);
+        assert_eq!(Period::parse(&z, None, None, all).unwrap(), all);
     }
 }

@@ -44,10 +44,15 @@ use crate::error::AppError;
 
 /// The account that may see a case: the reporter, or one answering for the
 /// case's grid or a unit above it. `c` is the `cases` row, `:account` the account.
-pub(crate) const VISIBLE_TO_ACCOUNT: &str =
-    "(c.reported_by = :account OR (c.status != 'draft' AND EXISTS (
+pub(crate) static VISIBLE_TO_ACCOUNT: std::sync::LazyLock<String> =
+    std::sync::LazyLock::new(|| {
+        format!(
+            "(c.reported_by = :account OR (c.status NOT IN {} AND EXISTS (
     SELECT 1 FROM case_scopes s JOIN account_grids g ON g.grid_id = s.unit_id
-    WHERE s.case_id = c.id AND g.account_id = :account)))";
+    WHERE s.case_id = c.id AND g.account_id = :account)))",
+            *crate::status_sql::DRAFT
+        )
+    });
 
 /// The actor id of ops the server makes itself (`Receive`).
 pub const SERVER_ACTOR_ID: &str = "server";
@@ -93,7 +98,8 @@ pub(crate) fn is_visible(
     account_id: &str,
 ) -> Result<bool, AppError> {
     let sql = format!(
-        "SELECT EXISTS (SELECT 1 FROM cases c WHERE c.id = :case AND {VISIBLE_TO_ACCOUNT})"
+        "SELECT EXISTS (SELECT 1 FROM cases c WHERE c.id = :case AND {})",
+        *VISIBLE_TO_ACCOUNT
     );
     Ok(conn.prepare_cached(&sql)?.query_row(
         rusqlite::named_params! {":case": case_id.to_string(), ":account": account_id},
@@ -101,17 +107,42 @@ pub(crate) fn is_visible(
     )?)
 }
 
-/// The grid the server's map places a case in.
-pub(crate) fn grid_of(map: &GridMap, case: &Case) -> Option<String> {
+/// The grid the server's map places a case in; for a point the map places
+/// in no grid, the grid the centre placed it in by hand (while that grid is
+/// on the map).
+pub(crate) fn grid_of(
+    conn: &Connection,
+    map: &GridMap,
+    case: &Case,
+) -> Result<Option<String>, AppError> {
+    let mapped = case
+        .location
+        .as_ref()
+        .and_then(|l| map.grid_of(&l.point))
+        .map(|u| u.id.clone());
+    if mapped.is_some() {
+        return Ok(mapped);
+    }
+    let placed: Option<String> = conn
+        .prepare_cached("SELECT grid_id FROM case_placements WHERE case_id = ?1")?
+        .query_row([case.id.to_string()], |r| r.get(0))
+        .optional()?;
+    Ok(placed.filter(|g| map.get(g).is_some()))
+}
+
+/// Whether the map itself places the case in a grid (not a hand placement).
+pub(crate) fn mapped_grid(map: &GridMap, case: &Case) -> Option<String> {
     case.location
         .as_ref()
         .and_then(|l| map.grid_of(&l.point))
         .map(|u| u.id.clone())
 }
 
-/// Writes the units a case is seen from: its grid and every unit above it.
-/// When `published`, the units it no longer is in get a departure, numbered
-/// like an op, so their devices drop it (a draft was never theirs to drop).
+/// Writes the units a case is seen from: its grid and every unit above it; a
+/// case in no grid is seen from the top of the map, where the top-level
+/// centre places it. When `published`, the units it no longer is in get a
+/// departure, numbered like an op, so their devices drop it (a draft was
+/// never theirs to drop).
 fn write_scopes(
     conn: &Connection,
     map: &GridMap,
@@ -125,9 +156,16 @@ fn write_scopes(
         rows.collect::<Result<_, _>>()?
     };
     let mut new = BTreeSet::new();
-    if let Some(grid) = grid {
-        new.insert(grid.to_string());
-        new.extend(map.ancestors(grid).into_iter().map(|u| u.id.clone()));
+    match grid {
+        Some(grid) => {
+            new.insert(grid.to_string());
+            new.extend(map.ancestors(grid).into_iter().map(|u| u.id.clone()));
+        }
+        None => new.extend(
+            crate::centre::desk::top_units(map)
+                .into_iter()
+                .map(str::to_string),
+        ),
     }
     if old == new {
         return Ok(());
@@ -197,7 +235,15 @@ pub(crate) fn record(
     now: Millis,
 ) -> Result<(u64, Case), AppError> {
     let case_id = op.case_id.to_string();
-    next.grid_id = grid_of(map, &next);
+    if let OpKind::Place { grid_id, .. } = &op.kind {
+        conn.execute(
+            "INSERT INTO case_placements (case_id, grid_id, placed_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (case_id) DO UPDATE SET grid_id = excluded.grid_id,
+                 placed_at = excluded.placed_at",
+            params![case_id, grid_id, now],
+        )?;
+    }
+    next.grid_id = grid_of(conn, map, &next)?;
     save_case(conn, &next, now)?;
     let moved = prev.is_some_and(|p| p.grid_id != next.grid_id);
     if prev.is_none() || moved {
@@ -289,7 +335,7 @@ pub(crate) fn replace_all(
     let mut moved = 0;
     for (id, state) in cases {
         let mut case: Case = serde_json::from_str(&state).map_err(|_| AppError::internal())?;
-        let grid = grid_of(map, &case);
+        let grid = grid_of(conn, map, &case)?;
         // Scopes hold ancestors too, which the new map may have changed.
         write_scopes(
             conn,

@@ -1,5 +1,9 @@
 //! Cases of an area and period as CSV (for spreadsheets) and GeoJSON (for
-//! maps), with what [`crate::public`] allows and nothing else.
+//! maps), with what [`crate::public`] allows the reader and nothing else: a
+//! member of staff gets the words and place of every case they answer for (as
+//! the dashboard shows them), a public export withholds those of private
+//! categories. The `withheld` column names what a row leaves out. Times are
+//! W3C datetimes on the deployment's clock.
 //!
 //! The CSV is opened by centre staff in Excel or WPS: it starts with a UTF-8
 //! byte order mark (without one Excel reads Chinese as mojibake), and every
@@ -16,12 +20,14 @@ use gridcase_core::time::{now_millis, Millis};
 use rusqlite::{named_params, Connection};
 use serde_json::{json, Value};
 
-use crate::calendar::{self, Period};
+use crate::calendar::{Period, Zone};
 use crate::centre::session::StaffSession;
 use crate::centre::staff::Staff;
-use crate::error::AppError;
+use crate::error::{reasons, AppError};
+use crate::names::Departments;
 use crate::open311::requests::{status_note, Open311Status};
-use crate::public::PublicCase;
+use crate::public::{PublicCase, Reader};
+use crate::status_sql;
 
 /// Which cases to export.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,6 +38,17 @@ pub struct ExportQuery {
     pub department: Option<String>,
     /// On the time each case was reported.
     pub period: Period,
+    /// Who reads the export: what its rows may show.
+    pub reader: Reader,
+}
+
+/// How the rows are written: names from the map, times on the zone.
+#[derive(Clone, Copy)]
+pub struct Output<'a> {
+    pub map: &'a GridMap,
+    pub zone: &'a Zone,
+    /// Decides which open cases are already late.
+    pub now: Millis,
 }
 
 /// The selected cases, oldest first. Drafts never leave the terminal's owner.
@@ -42,18 +59,25 @@ pub fn select(
 ) -> Result<Vec<PublicCase>, AppError> {
     if let Some(unit) = &q.unit {
         if map.get(unit).is_none() {
-            return Err(AppError::invalid("unit", "unit: is not in the grid map"));
+            return Err(AppError::invalid(
+                "unit",
+                reasons::NOT_A_UNIT,
+                "unit: is not in the grid map",
+            ));
         }
     }
-    let mut stmt = conn.prepare_cached(
+    let departments = Departments::load(conn)?;
+    let sql = format!(
         "SELECT c.state, c.resolved_at FROM cases c
-         WHERE c.status != 'draft' AND c.created_at >= :from AND c.created_at < :to
+         WHERE c.status NOT IN {} AND c.created_at >= :from AND c.created_at < :to
            AND (:unit IS NULL OR EXISTS (
                SELECT 1 FROM case_scopes s WHERE s.case_id = c.id AND s.unit_id = :unit))
            AND (:department IS NULL OR EXISTS (
                SELECT 1 FROM case_desk d WHERE d.case_id = c.id AND d.department_id = :department))
          ORDER BY c.created_at, c.id",
-    )?;
+        *status_sql::DRAFT
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(
         named_params! {
             ":from": q.period.from,
@@ -70,7 +94,12 @@ pub fn select(
             tracing::error!(error = %e, "a stored case does not parse");
             AppError::internal()
         })?;
-        out.push(PublicCase::of(&case, resolved_at));
+        out.push(PublicCase::read_by(
+            q.reader,
+            &case,
+            resolved_at,
+            &departments,
+        ));
     }
     Ok(out)
 }
@@ -84,7 +113,7 @@ pub fn neutralise(text: &str) -> String {
     }
 }
 
-const CSV_HEADER: [&str; 20] = [
+const CSV_HEADER: [&str; 21] = [
     "case_id",
     "status",
     "status_name",
@@ -105,11 +134,8 @@ const CSV_HEADER: [&str; 20] = [
     "on_time",
     "rating",
     "updated_at",
+    "withheld",
 ];
-
-fn time_cell(t: Option<Millis>) -> String {
-    t.map(calendar::format_w3c).unwrap_or_default()
-}
 
 fn on_time_cell(c: &PublicCase, now: Millis) -> &'static str {
     match c.on_time(now) {
@@ -127,6 +153,11 @@ fn face_name(c: &PublicCase) -> &'static str {
     }
 }
 
+/// The fields a row leaves out for its reader, as one cell: `title;address`.
+fn withheld_cell(c: &PublicCase) -> String {
+    c.withheld.join(";")
+}
+
 fn grid_name(map: &GridMap, c: &PublicCase) -> String {
     c.grid_id
         .as_deref()
@@ -136,7 +167,10 @@ fn grid_name(map: &GridMap, c: &PublicCase) -> String {
 }
 
 /// The cases as CSV, one row each, header first.
-pub fn to_csv(cases: &[PublicCase], map: &GridMap, now: Millis) -> Result<Vec<u8>, AppError> {
+pub fn to_csv(cases: &[PublicCase], o: Output<'_>) -> Result<Vec<u8>, AppError> {
+    let (map, now) = (o.map, o.now);
+    let w3c = |t: Millis| o.zone.format_w3c(t);
+    let time_cell = |t: Option<Millis>| t.map(w3c).unwrap_or_default();
     let mut out = "\u{feff}".as_bytes().to_vec();
     {
         let mut writer = csv::Writer::from_writer(&mut out);
@@ -152,7 +186,7 @@ pub fn to_csv(cases: &[PublicCase], map: &GridMap, now: Millis) -> Result<Vec<u8
                 .map_or((String::new(), String::new()), |(lat, lon)| {
                     (lat.to_string(), lon.to_string())
                 });
-            let record: [String; 20] = [
+            let record: [String; 21] = [
                 c.id.to_string(),
                 c.status.as_str().to_string(),
                 status_note(c.status).to_string(),
@@ -167,12 +201,13 @@ pub fn to_csv(cases: &[PublicCase], map: &GridMap, now: Millis) -> Result<Vec<u8
                 text(&c.grid_id),
                 neutralise(&grid_name(map, c)),
                 text(&c.department),
-                calendar::format_w3c(c.reported_at),
+                w3c(c.reported_at),
                 time_cell(c.deadline),
                 time_cell(c.resolved_at),
                 on_time_cell(c, now).to_string(),
                 face_name(c).to_string(),
-                calendar::format_w3c(c.updated_at),
+                w3c(c.updated_at),
+                withheld_cell(c),
             ];
             writer.write_record(&record).map_err(failed)?;
         }
@@ -182,8 +217,10 @@ pub fn to_csv(cases: &[PublicCase], map: &GridMap, now: Millis) -> Result<Vec<u8
 }
 
 /// The cases as a GeoJSON FeatureCollection of points; a case whose place is
-/// not public has a null geometry (valid GeoJSON) and is still counted.
-pub fn to_geojson(cases: &[PublicCase], map: &GridMap, now: Millis) -> String {
+/// withheld has a null geometry (valid GeoJSON) and is still counted.
+pub fn to_geojson(cases: &[PublicCase], o: Output<'_>) -> String {
+    let (map, now) = (o.map, o.now);
+    let w3c = |t: Millis| o.zone.format_w3c(t);
     let features: Vec<Value> = cases
         .iter()
         .map(|c| {
@@ -208,12 +245,13 @@ pub fn to_geojson(cases: &[PublicCase], map: &GridMap, now: Millis) -> String {
                     "grid_id": c.grid_id,
                     "grid_name": c.grid_id.as_ref().map(|_| grid_name(map, c)),
                     "department": c.department,
-                    "reported_at": calendar::format_w3c(c.reported_at),
-                    "deadline": c.deadline.map(calendar::format_w3c),
-                    "resolved_at": c.resolved_at.map(calendar::format_w3c),
+                    "reported_at": w3c(c.reported_at),
+                    "deadline": c.deadline.map(w3c),
+                    "resolved_at": c.resolved_at.map(w3c),
                     "on_time": c.on_time(now),
                     "rating": c.face.map(|_| face_name(c)),
-                    "updated_at": calendar::format_w3c(c.updated_at),
+                    "updated_at": w3c(c.updated_at),
+                    "withheld": c.withheld,
                 }
             })
         })
@@ -224,23 +262,17 @@ pub fn to_geojson(cases: &[PublicCase], map: &GridMap, now: Millis) -> String {
 /// The query of both export endpoints: `unit`, `from`, `to` (all optional;
 /// the default period is everything), with the unit still to be narrowed to
 /// what the member of staff answers for.
-fn export_query(raw: Option<&str>) -> Result<(ExportQuery, Option<String>), AppError> {
+fn export_query(zone: &Zone, raw: Option<&str>) -> Result<(ExportQuery, Option<String>), AppError> {
     let params = crate::query::QueryParams::parse(raw)?;
-    let period = Period::parse(
-        params.get("from"),
-        params.get("to"),
-        Period {
-            from: 0,
-            to: Millis::MAX,
-        },
-    )
-    .map_err(crate::query::invalid)?;
+    let period = Period::parse(zone, params.get("from"), params.get("to"), Period::ALL)
+        .map_err(crate::query::invalid)?;
     let requested = params.get("unit").map(str::to_string);
     Ok((
         ExportQuery {
             unit: None,
             department: None,
             period,
+            reader: Reader::Staff,
         },
         requested,
     ))
@@ -250,10 +282,11 @@ fn export_query(raw: Option<&str>) -> Result<(ExportQuery, Option<String>), AppE
 fn select_for(
     conn: &Connection,
     map: &GridMap,
+    zone: &Zone,
     staff: &Staff,
     raw: Option<&str>,
 ) -> Result<Vec<PublicCase>, AppError> {
-    let (mut q, requested) = export_query(raw)?;
+    let (mut q, requested) = export_query(zone, raw)?;
     let scope = staff.report_scope(map, requested.as_deref())?;
     q.unit = scope.unit;
     q.department = scope.department;
@@ -266,16 +299,22 @@ async fn export<T: Send + 'static>(
     state: &crate::AppState,
     session: StaffSession,
     raw: Option<String>,
-    write: fn(&[PublicCase], &GridMap, Millis) -> Result<T, AppError>,
+    write: fn(&[PublicCase], Output<'_>) -> Result<T, AppError>,
 ) -> Result<T, AppError> {
     let grids = state.grids.clone();
+    let zone = state.zone.clone();
     let now = now_millis();
     state
         .db
         .read(move |tx| {
             let map = grids.current(tx)?;
-            let cases = select_for(tx, &map, &session.staff, raw.as_deref())?;
-            write(&cases, &map, now)
+            let cases = select_for(tx, &map, &zone, &session.staff, raw.as_deref())?;
+            let output = Output {
+                map: &map,
+                zone: &zone,
+                now,
+            };
+            write(&cases, output)
         })
         .await
 }
@@ -303,10 +342,7 @@ pub(crate) async fn geojson_handler(
     session: StaffSession,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
-    let body = export(&state, session, raw, |cases, map, now| {
-        Ok(to_geojson(cases, map, now))
-    })
-    .await?;
+    let body = export(&state, session, raw, |cases, o| Ok(to_geojson(cases, o))).await?;
     Ok(([(header::CONTENT_TYPE, "application/geo+json")], body).into_response())
 }
 

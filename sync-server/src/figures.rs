@@ -7,8 +7,8 @@
 //! Cases *reported* in the period (their `created_at`, the time the grid
 //! leader or resident recorded them, on `[from, to)`) at or below the unit
 //! (the case's grid or any unit above it is the unit). Drafts never count: the
-//! centre has not seen them. Months are calendar months in China Standard
-//! Time ([`crate::calendar`]).
+//! centre has not seen them. Months are calendar months on the deployment's
+//! clock ([`crate::calendar`], `--time-zone`).
 //!
 //! ## The rates, precisely
 //!
@@ -42,6 +42,7 @@
 //! warning too.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::LazyLock;
 
 use axum::extract::{RawQuery, State};
 use axum::Json;
@@ -51,9 +52,11 @@ use gridcase_core::time::Millis;
 use rusqlite::{Connection, ToSql};
 use serde::Serialize;
 
-use crate::calendar::{self, Period};
+use crate::calendar::{Period, Zone};
 use crate::centre::session::StaffSession;
-use crate::error::AppError;
+use crate::error::{reasons, AppError};
+use crate::names::Departments;
+use crate::status_sql;
 
 /// When a rise in a category is worth a warning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -86,6 +89,8 @@ pub struct FiguresQuery {
     /// Decides which open cases are already late.
     pub now: Millis,
     pub warning: WarningRule,
+    /// Whose calendar months count.
+    pub zone: Zone,
 }
 
 /// Counts and rates over a set of cases (see the module docs).
@@ -153,7 +158,9 @@ pub struct StatusCount {
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RankedDepartment {
     pub rank: u32,
+    /// Its name.
     pub department: String,
+    pub department_id: String,
     #[serde(flatten)]
     pub tally: Tally,
 }
@@ -178,6 +185,10 @@ pub struct Figures {
     pub to: String,
     pub warning_rule: WarningRule,
     pub total: Tally,
+    /// Of `total`, the cases in no grid (outside every grid of the map, not
+    /// placed in one by hand yet): they count in the unit at the top of the
+    /// map, in no area below it.
+    pub unplaced: Tally,
     pub by_status: Vec<StatusCount>,
     pub by_department: Vec<Line>,
     pub by_area: Vec<Line>,
@@ -190,31 +201,45 @@ pub struct Figures {
     pub warnings: Vec<Warning>,
 }
 
-const RESOLVED: &str = "('resolved', 'verified', 'rated', 'closed')";
-const AWAITING: &str =
-    "('submitted', 'received', 'dispatched', 'in_progress', 'escalated', 'reopened')";
-
-fn tally_columns() -> String {
-    format!(
-        "COUNT(*),
-         COALESCE(SUM(c.status = 'cancelled'), 0),
-         COALESCE(SUM(c.status IN ('verified', 'rated', 'closed')), 0),
-         COALESCE(SUM(c.status IN {RESOLVED} AND c.resolved_at <= c.deadline), 0),
-         COALESCE(SUM((c.status IN {RESOLVED} AND c.resolved_at > c.deadline)
-             OR (c.status IN {AWAITING} AND c.deadline < :now)), 0),
-         COALESCE(SUM(c.rating_face = 'smiley'), 0),
-         COALESCE(SUM(c.rating_face = 'frowny'), 0)"
-    )
+/// The six conditions counted besides the cases themselves, in the order
+/// of [`Tally::from_counts`], as SQL over `c` (see the module docs for each
+/// rule; the status sets are the core's).
+fn tally_flags() -> [String; 6] {
+    let cancelled = &*status_sql::CANCELLED;
+    let done = &*status_sql::DONE_ON_SITE;
+    let resolved = &*status_sql::RESOLVED;
+    let awaiting = &*status_sql::AWAITING_HANDLING;
+    [
+        format!("c.status IN {cancelled}"),
+        format!("c.status IN {done}"),
+        format!("c.status IN {resolved} AND c.resolved_at <= c.deadline"),
+        format!(
+            "(c.status IN {resolved} AND c.resolved_at > c.deadline)
+             OR (c.status IN {awaiting} AND c.deadline < :now)"
+        ),
+        "c.rating_face = 'smiley'".to_string(),
+        "c.rating_face = 'frowny'".to_string(),
+    ]
 }
 
-const IN_SCOPE: &str = "c.status != 'draft' AND c.created_at >= :from AND c.created_at < :to
+fn tally_columns() -> String {
+    let sums: Vec<String> = tally_flags()
+        .iter()
+        .map(|flag| format!("COALESCE(SUM({flag}), 0)"))
+        .collect();
+    format!("COUNT(*), {}", sums.join(", "))
+}
+
+static IN_SCOPE: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "c.status NOT IN {} AND c.created_at >= :from AND c.created_at < :to
     AND (:unit IS NULL OR EXISTS (
         SELECT 1 FROM case_scopes s WHERE s.case_id = c.id AND s.unit_id = :unit))
     AND (:department IS NULL OR EXISTS (
-        SELECT 1 FROM case_desk dd WHERE dd.case_id = c.id AND dd.department_id = :department))";
-
-/// `strftime` over the centre's clock: the month a case was reported in.
-const MONTH: &str = "strftime('%Y-%m', (c.created_at + :offset) / 1000, 'unixepoch')";
+        SELECT 1 FROM case_desk dd WHERE dd.case_id = c.id AND dd.department_id = :department))",
+        *status_sql::DRAFT
+    )
+});
 
 struct Params {
     from: Millis,
@@ -222,36 +247,37 @@ struct Params {
     unit: Option<String>,
     department: Option<String>,
     now: Millis,
-    offset: Millis,
     areas: String,
 }
 
 impl Params {
     /// The named parameters `sql` uses (SQLite refuses a name it does not have).
     fn bind<'a>(&'a self, sql: &str) -> Vec<(&'static str, &'a dyn ToSql)> {
-        let all: [(&'static str, &'a dyn ToSql); 7] = [
+        let all: [(&'static str, &'a dyn ToSql); 6] = [
             (":from", &self.from),
             (":to", &self.to),
             (":unit", &self.unit),
             (":department", &self.department),
             (":now", &self.now),
-            (":offset", &self.offset),
             (":areas", &self.areas),
         ];
         all.into_iter().filter(|(n, _)| sql.contains(n)).collect()
     }
 }
 
-/// Tallies grouped by `key` (an SQL expression), with `join` for the areas.
+/// Tallies grouped by `key` (an SQL expression), with `join` for the areas
+/// and `and` narrowing the cases further.
 fn tally_by(
     conn: &Connection,
     params: &Params,
     key: &str,
     join: &str,
+    and: &str,
 ) -> Result<Vec<(Option<String>, Tally)>, AppError> {
     let sql = format!(
-        "SELECT {key}, {} FROM cases c {join} WHERE {IN_SCOPE} GROUP BY 1 ORDER BY 1",
-        tally_columns()
+        "SELECT {key}, {} FROM cases c {join} WHERE {} {and} GROUP BY 1 ORDER BY 1",
+        tally_columns(),
+        *IN_SCOPE
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(params.bind(&sql).as_slice(), |r| {
@@ -262,6 +288,47 @@ fn tally_by(
         ))
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Tallies by the calendar month each case was reported in, on the zone's
+/// clock. Computed here, not in SQL: a month's first instant is the zone's
+/// to say (its offset, its daylight saving), not a fixed sum.
+fn tally_by_month(
+    conn: &Connection,
+    params: &Params,
+    zone: &Zone,
+) -> Result<Vec<(String, Tally)>, AppError> {
+    let flags: Vec<String> = tally_flags()
+        .iter()
+        .map(|flag| format!("({flag})"))
+        .collect();
+    let sql = format!(
+        "SELECT c.created_at, {} FROM cases c WHERE {}",
+        flags.join(", "),
+        *IN_SCOPE
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut counts: BTreeMap<String, [u64; 7]> = BTreeMap::new();
+    let mut rows = stmt.query(params.bind(&sql).as_slice())?;
+    while let Some(r) = rows.next()? {
+        let month = zone.format_month(r.get(0)?);
+        let entry = counts.entry(month).or_default();
+        entry[0] += 1;
+        for (i, slot) in entry.iter_mut().enumerate().skip(1) {
+            if r.get::<_, Option<bool>>(i)?.unwrap_or(false) {
+                *slot += 1;
+            }
+        }
+    }
+    Ok(counts
+        .into_iter()
+        .map(|(month, n)| {
+            (
+                month,
+                Tally::from_counts(n[0], n[1], n[2], n[3], n[4], n[5], n[6]),
+            )
+        })
+        .collect())
 }
 
 /// The areas figures break a unit into: its children, or itself if it has
@@ -296,7 +363,11 @@ fn order_key(rate: Option<f64>) -> f64 {
 pub fn compute(conn: &Connection, map: &GridMap, q: &FiguresQuery) -> Result<Figures, AppError> {
     if let Some(unit) = &q.unit {
         if map.get(unit).is_none() {
-            return Err(AppError::invalid("unit", "unit: is not in the grid map"));
+            return Err(AppError::invalid(
+                "unit",
+                reasons::NOT_A_UNIT,
+                "unit: is not in the grid map",
+            ));
         }
     }
     let areas = areas(map, q.unit.as_deref());
@@ -307,17 +378,24 @@ pub fn compute(conn: &Connection, map: &GridMap, q: &FiguresQuery) -> Result<Fig
         unit: q.unit.clone(),
         department: q.department.clone(),
         now: q.now,
-        offset: calendar::offset_millis(),
         areas: serde_json::json!(area_ids).to_string(),
     };
-    let total = tally_by(conn, &params, "NULL", "")?
+    let total = tally_by(conn, &params, "NULL", "", "")?
+        .into_iter()
+        .next()
+        .map(|(_, t)| t)
+        .unwrap_or_default();
+    let unplaced = tally_by(conn, &params, "NULL", "", "AND c.grid_id IS NULL")?
         .into_iter()
         .next()
         .map(|(_, t)| t)
         .unwrap_or_default();
 
     let by_status = {
-        let sql = format!("SELECT c.status, COUNT(*) FROM cases c WHERE {IN_SCOPE} GROUP BY 1");
+        let sql = format!(
+            "SELECT c.status, COUNT(*) FROM cases c WHERE {} GROUP BY 1",
+            *IN_SCOPE
+        );
         let mut stmt = conn.prepare_cached(&sql)?;
         let counted: HashMap<String, u64> = stmt
             .query_map(params.bind(&sql).as_slice(), |r| {
@@ -334,10 +412,11 @@ pub fn compute(conn: &Connection, map: &GridMap, q: &FiguresQuery) -> Result<Fig
             .collect()
     };
 
-    let mut by_department: Vec<Line> = tally_by(conn, &params, "c.department", "")?
+    let departments = Departments::load(conn)?;
+    let mut by_department: Vec<Line> = tally_by(conn, &params, "c.department", "", "")?
         .into_iter()
         .map(|(key, tally)| Line {
-            name: key.clone(),
+            name: departments.name_of_opt(key.as_deref()),
             key,
             tally,
         })
@@ -352,7 +431,7 @@ pub fn compute(conn: &Connection, map: &GridMap, q: &FiguresQuery) -> Result<Fig
     let area_join = "JOIN case_scopes a ON a.case_id = c.id
         AND a.unit_id IN (SELECT value FROM json_each(:areas))";
     let area_tallies: HashMap<Option<String>, Tally> =
-        tally_by(conn, &params, "a.unit_id", area_join)?
+        tally_by(conn, &params, "a.unit_id", area_join, "")?
             .into_iter()
             .collect();
     let by_area = areas
@@ -367,7 +446,7 @@ pub fn compute(conn: &Connection, map: &GridMap, q: &FiguresQuery) -> Result<Fig
         })
         .collect();
 
-    let mut by_category: Vec<Line> = tally_by(conn, &params, "c.category", "")?
+    let mut by_category: Vec<Line> = tally_by(conn, &params, "c.category", "", "")?
         .into_iter()
         .map(|(key, tally)| Line {
             name: key
@@ -385,11 +464,11 @@ pub fn compute(conn: &Connection, map: &GridMap, q: &FiguresQuery) -> Result<Fig
             .then_with(|| a.key.cmp(&b.key))
     });
 
-    let by_month = tally_by(conn, &params, MONTH, "")?
+    let by_month = tally_by_month(conn, &params, &q.zone)?
         .into_iter()
         .map(|(key, tally)| Line {
-            name: key.clone(),
-            key,
+            name: Some(key.clone()),
+            key: Some(key),
             tally,
         })
         .collect();
@@ -408,7 +487,8 @@ pub fn compute(conn: &Connection, map: &GridMap, q: &FiguresQuery) -> Result<Fig
         .enumerate()
         .map(|(i, l)| RankedDepartment {
             rank: i as u32 + 1,
-            department: l.key.clone().unwrap_or_default(),
+            department: l.name.clone().unwrap_or_default(),
+            department_id: l.key.clone().unwrap_or_default(),
             tally: l.tally.clone(),
         })
         .collect();
@@ -417,10 +497,11 @@ pub fn compute(conn: &Connection, map: &GridMap, q: &FiguresQuery) -> Result<Fig
 
     Ok(Figures {
         unit: q.unit.clone(),
-        from: calendar::format_w3c(q.period.from),
-        to: calendar::format_w3c(q.period.to),
+        from: q.zone.format_w3c(q.period.from),
+        to: q.zone.format_w3c(q.period.to),
         warning_rule: q.warning,
         total,
+        unplaced,
         by_status,
         by_department,
         by_area,
@@ -437,38 +518,37 @@ fn warnings(
     q: &FiguresQuery,
     areas: &[(String, String)],
 ) -> Result<Vec<Warning>, AppError> {
-    let months = q.period.months();
+    let zone = &q.zone;
+    let months = q.period.months(zone);
     let (Some(&first), Some(&last)) = (months.first(), months.last()) else {
         return Ok(Vec::new());
     };
     // Whole months, and the month before the first one.
     let whole = Params {
-        from: calendar::previous_month_start(first),
-        to: calendar::next_month_start(last),
+        from: zone.previous_month_start(first),
+        to: zone.next_month_start(last),
         unit: params.unit.clone(),
         department: params.department.clone(),
         now: params.now,
-        offset: params.offset,
         areas: params.areas.clone(),
     };
     let sql = format!(
-        "SELECT a.unit_id, c.category, {MONTH}, COUNT(*) FROM cases c
+        "SELECT a.unit_id, c.category, c.created_at FROM cases c
          JOIN case_scopes a ON a.case_id = c.id AND a.unit_id IN (SELECT value FROM json_each(:areas))
-         WHERE {IN_SCOPE} AND c.status != 'cancelled' GROUP BY 1, 2, 3"
+         WHERE {} AND c.status NOT IN {}",
+        *IN_SCOPE,
+        *status_sql::CANCELLED
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let mut counts: BTreeMap<(String, String), HashMap<String, u64>> = BTreeMap::new();
-    let rows = stmt.query_map(whole.bind(&sql).as_slice(), |r| {
-        Ok((
-            r.get::<_, String>(0)?,
-            r.get::<_, String>(1)?,
-            r.get::<_, String>(2)?,
-            r.get::<_, i64>(3)?.max(0) as u64,
-        ))
-    })?;
-    for row in rows {
-        let (area, category, month, n) = row?;
-        counts.entry((area, category)).or_default().insert(month, n);
+    let mut rows = stmt.query(whole.bind(&sql).as_slice())?;
+    while let Some(r) = rows.next()? {
+        let month = zone.format_month(r.get(2)?);
+        *counts
+            .entry((r.get(0)?, r.get(1)?))
+            .or_default()
+            .entry(month)
+            .or_default() += 1;
     }
     let names: HashMap<&str, &str> = areas
         .iter()
@@ -481,8 +561,8 @@ fn warnings(
             continue;
         };
         for &m in &months {
-            let month = calendar::month_key(m);
-            let previous = calendar::month_key(calendar::previous_month_start(m));
+            let month = zone.format_month(m);
+            let previous = zone.format_month(zone.previous_month_start(m));
             let count = by_month.get(&month).copied().unwrap_or(0);
             let before = by_month.get(&previous).copied().unwrap_or(0);
             let risen = count * 100 >= before * (100 + u64::from(rule.rise_percent));
@@ -511,14 +591,14 @@ fn warnings(
 }
 
 /// The default period: the current month and the eleven before it.
-pub fn last_twelve_months(now: Millis) -> Period {
-    let mut from = calendar::month_start(now);
+pub fn last_twelve_months(zone: &Zone, now: Millis) -> Period {
+    let mut from = zone.month_start(now);
     for _ in 0..11 {
-        from = calendar::previous_month_start(from);
+        from = zone.previous_month_start(from);
     }
     Period {
         from,
-        to: calendar::next_month_start(now),
+        to: zone.next_month_start(now),
     }
 }
 
@@ -533,10 +613,12 @@ pub(crate) async fn figures_handler(
 ) -> Result<Json<Figures>, AppError> {
     let params = crate::query::QueryParams::parse(raw.as_deref())?;
     let now = gridcase_core::time::now_millis();
+    let zone = state.zone.clone();
     let period = Period::parse(
+        &zone,
         params.get("from"),
         params.get("to"),
-        last_twelve_months(now),
+        last_twelve_months(&zone, now),
     )
     .map_err(crate::query::invalid)?;
     let defaults = WarningRule::default();
@@ -550,6 +632,7 @@ pub(crate) async fn figures_handler(
             rise_percent: params.u32_or("rise_percent", defaults.rise_percent)?,
             min_cases: params.u32_or("min_cases", defaults.min_cases)?.max(1),
         },
+        zone,
     };
     let grids = state.grids.clone();
     let figures = state
@@ -588,7 +671,7 @@ mod tests {
     ]}"#;
 
     fn at(s: &str) -> Millis {
-        parse_w3c("t", s, DateEnd::Start).unwrap()
+        parse_w3c(&Zone::default(), "t", s, DateEnd::Start).unwrap()
     }
 
     struct Ledger {
@@ -683,6 +766,7 @@ mod tests {
             },
             now: at("2025-07-01"),
             warning: rule,
+            zone: Zone::default(),
         }
     }
 

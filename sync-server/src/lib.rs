@@ -16,10 +16,12 @@ pub mod error;
 pub mod export;
 pub mod figures;
 pub mod grids;
+pub mod names;
 pub mod open311;
 pub mod photos;
 pub mod public;
 pub mod query;
+pub mod status_sql;
 pub mod sync;
 pub mod web;
 
@@ -58,6 +60,9 @@ pub struct Config {
     /// Read connections to SQLite (the writer is one more).
     pub read_connections: usize,
     pub sync_body_limit: usize,
+    /// The deployment's clock: every time people read, every day and month
+    /// counted, and what terminals are told to show.
+    pub time_zone: gridcase_core::zone::Zone,
     /// Staff sessions, the deadline scheduler, rating links.
     pub centre: centre::CentreConfig,
 }
@@ -69,6 +74,7 @@ impl Default for Config {
             listen: DEFAULT_LISTEN.parse().expect("a valid default address"),
             read_connections: 4,
             sync_body_limit: SYNC_BODY_LIMIT,
+            time_zone: gridcase_core::zone::Zone::default(),
             centre: centre::CentreConfig::default(),
         }
     }
@@ -85,6 +91,8 @@ pub struct AppState {
     pub grids: Arc<GridCache>,
     pub photos: Arc<PhotoStore>,
     pub centre: Arc<centre::CentreConfig>,
+    /// The deployment's clock (see [`Config::time_zone`]).
+    pub zone: gridcase_core::zone::Zone,
     sync_body_limit: usize,
 }
 
@@ -101,6 +109,7 @@ impl AppState {
             grids: Arc::new(GridCache::default()),
             photos: Arc::new(photos),
             centre: Arc::new(config.centre.clone()),
+            zone: config.time_zone.clone(),
             sync_body_limit: config.sync_body_limit,
         })
     }
@@ -215,7 +224,7 @@ pub async fn serve(
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), "gridcase-server listening");
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), time_zone = config.time_zone.name(), "gridcase-server listening");
     serve_on(listener, state, shutdown).await?;
     tracing::info!("gridcase-server stopped");
     Ok(())

@@ -8,10 +8,13 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 use gridcase_core::time::{now_millis, Millis, DAY, HOUR};
+use gridcase_core::zone::{Zone, DEFAULT_ZONE};
 use gridcase_server::admin::{Admin, ExportFormat};
 use gridcase_server::calendar::Period;
 use gridcase_server::centre::staff::{NewStaff, StaffRole};
 use gridcase_server::centre::CentreConfig;
+use gridcase_server::error::AppError;
+use gridcase_server::public::Reader;
 use gridcase_server::{Config, DEFAULT_DATA_DIR, DEFAULT_LISTEN, SYNC_BODY_LIMIT};
 use serde::Serialize;
 
@@ -21,8 +24,17 @@ struct Cli {
     /// The folder with the database and the photo files (created if missing).
     #[arg(long, global = true, env = "GRIDCASE_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
+    /// The deployment's time zone (an IANA name): every time people read,
+    /// every day and month counted, and what terminals show.
+    #[arg(long, global = true, env = "GRIDCASE_TIME_ZONE", default_value = DEFAULT_ZONE,
+          value_parser = parse_zone)]
+    time_zone: Zone,
     #[command(subcommand)]
     command: Command,
+}
+
+fn parse_zone(name: &str) -> Result<Zone, String> {
+    Zone::named(name).map_err(|e| e.reason)
 }
 
 #[derive(Subcommand)]
@@ -139,11 +151,21 @@ enum AdminCommand {
     },
     /// Dispatch (派单) a case to a department with a deadline.
     Dispatch {
+        /// The case's id (or its first characters).
         case_id: String,
+        /// The department: its id or its name; it must serve the case's area.
         #[arg(long)]
         department: String,
+        /// The deadline, this many hours from now.
+        #[arg(
+            long,
+            required_unless_present = "deadline",
+            conflicts_with = "deadline"
+        )]
+        deadline_hours: Option<u32>,
+        /// The deadline as a local time ("2026-12-01 18:00", on --time-zone).
         #[arg(long)]
-        deadline_hours: u32,
+        deadline: Option<String>,
         #[arg(long, default_value = "")]
         note: String,
     },
@@ -221,6 +243,14 @@ enum AdminCommand {
         #[arg(long)]
         login: String,
     },
+    /// Move a dispatcher or supervisor to another unit; cases waiting where
+    /// no dispatcher reads them any more move to a queue one reads.
+    MoveStaff {
+        #[arg(long)]
+        login: String,
+        #[arg(long)]
+        unit: String,
+    },
     /// Chase the cases near or past their deadline once now (what `serve`
     /// does every period).
     RunDeadlines {
@@ -228,6 +258,10 @@ enum AdminCommand {
         near_deadline_hours: u32,
         #[arg(long, default_value_t = 3)]
         escalate_after_chases: u32,
+        /// Run the pass as of this local time instead of now (a rehearsal:
+        /// the chases it makes carry that time).
+        #[arg(long)]
+        at: Option<String>,
     },
     /// Issue an Open311 API key for a client application (shown once).
     Open311Key {
@@ -260,6 +294,10 @@ enum AdminCommand {
         /// The file to write (replaced whole, never left half-written).
         #[arg(long)]
         out: PathBuf,
+        /// Only what the public may see (Open311's view): the words and
+        /// place of private categories withheld, as the `withheld` column says.
+        #[arg(long)]
+        public: bool,
     },
 }
 
@@ -288,8 +326,8 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Serve(args) => serve(cli.data_dir, args),
-        Command::Admin(command) => admin(cli.data_dir, command),
+        Command::Serve(args) => serve(cli.data_dir, cli.time_zone, args),
+        Command::Admin(command) => admin(cli.data_dir, cli.time_zone, command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -300,12 +338,13 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(data_dir: PathBuf, args: ServeArgs) -> anyhow::Result<()> {
+fn serve(data_dir: PathBuf, time_zone: Zone, args: ServeArgs) -> anyhow::Result<()> {
     let config = Config {
         data_dir,
         listen: args.listen,
         read_connections: args.read_connections,
         sync_body_limit: args.sync_body_limit,
+        time_zone,
         centre: args.centre.config()?,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -326,11 +365,44 @@ fn hours(h: u32) -> Millis {
     h as Millis * HOUR
 }
 
-fn when(ms: Option<Millis>) -> String {
-    ms.map_or_else(|| "-".to_string(), |ms| ms.to_string())
+/// A time as people read it, on the deployment's clock.
+fn when(zone: &Zone, ms: Option<Millis>) -> String {
+    ms.map_or_else(|| "-".to_string(), |ms| zone.format_minute(ms))
 }
 
-fn admin(data_dir: PathBuf, command: AdminCommand) -> anyhow::Result<()> {
+/// An admin command's refusal in the words of its command line: the flag
+/// (or argument) the user typed, then why.
+fn flag_error(e: AppError) -> anyhow::Error {
+    let flag = match e.body.field.as_deref() {
+        Some("department" | "department_id") => "--department",
+        Some("deadline") => "--deadline",
+        Some("unit") => "--unit",
+        Some("grid" | "grid_id") => "--grid",
+        Some("login") => "--login",
+        Some("name") => "--name",
+        Some("password") => "the password",
+        Some("role") => "--role",
+        Some("from") => "--from",
+        Some("to") => "--to",
+        Some("note") => "--note",
+        Some("case_id" | "case") => "CASE_ID",
+        Some("account_id") => "ACCOUNT_ID",
+        Some("device_id") => "DEVICE_ID",
+        Some("code_ttl_hours") => "--code-ttl-hours",
+        Some(other) => return anyhow::anyhow!("{other}: {}", e.body.message),
+        None => return anyhow::anyhow!("{}", e.body.message),
+    };
+    anyhow::anyhow!("{flag}: {}", e.body.message)
+}
+
+fn admin(data_dir: PathBuf, zone: Zone, command: AdminCommand) -> anyhow::Result<()> {
+    admin_command(data_dir, zone, command).map_err(|e| match e.downcast::<AppError>() {
+        Ok(app) => flag_error(app),
+        Err(other) => other,
+    })
+}
+
+fn admin_command(data_dir: PathBuf, zone: Zone, command: AdminCommand) -> anyhow::Result<()> {
     // These two handle the database file themselves; a restore must not find
     // it open, not even by this process.
     match &command {
@@ -362,7 +434,7 @@ fn admin(data_dir: PathBuf, command: AdminCommand) -> anyhow::Result<()> {
         }
         _ => {}
     }
-    let mut admin = Admin::open(&data_dir)?;
+    let mut admin = Admin::open(&data_dir)?.with_zone(zone.clone());
     match command {
         AdminCommand::Backup { .. } | AdminCommand::Restore { .. } => {}
         AdminCommand::CreateLeader {
@@ -426,20 +498,20 @@ fn admin(data_dir: PathBuf, command: AdminCommand) -> anyhow::Result<()> {
                 print_json(&devices)?;
             } else {
                 for d in devices {
-                    let state = if d.revoked_at.is_some() {
-                        "revoked"
-                    } else {
-                        "active"
-                    };
+                    let replaced = d
+                        .replaced_by
+                        .as_deref()
+                        .map(|r| format!("  replaced by {r}"))
+                        .unwrap_or_default();
                     println!(
-                        "{}  {:8}  {}  account {} ({})  enrolled {}  last push {}",
+                        "{}  {:8}  {}  account {} ({})  enrolled {}  last push {}{replaced}",
                         d.device_id,
-                        state,
+                        d.state.as_str(),
                         d.device_name,
                         d.account_id,
                         d.account_name,
-                        d.created_at,
-                        when(d.last_push_at)
+                        when(&zone, Some(d.created_at)),
+                        when(&zone, d.last_push_at)
                     );
                 }
             }
@@ -468,9 +540,19 @@ fn admin(data_dir: PathBuf, command: AdminCommand) -> anyhow::Result<()> {
             case_id,
             department,
             deadline_hours,
+            deadline,
             note,
         } => {
-            let r = admin.dispatch(&case_id, &department, deadline_hours, &note)?;
+            let r = match (deadline_hours, deadline) {
+                (Some(hours), _) => admin.dispatch(&case_id, &department, hours, &note)?,
+                (None, Some(text)) => {
+                    let at = zone
+                        .parse_local("deadline", &text)
+                        .map_err(|e| AppError::input(&e))?;
+                    admin.dispatch_until(&case_id, &department, at, &note)?
+                }
+                (None, None) => anyhow::bail!("--deadline-hours or --deadline is required"),
+            };
             println!(
                 "case {} is {} (op {:?})",
                 r.case_id, r.status, r.server_seqs
@@ -566,16 +648,32 @@ fn admin(data_dir: PathBuf, command: AdminCommand) -> anyhow::Result<()> {
             let staff = admin.reset_password(&login, &password)?;
             println!("new password set for {}; their sessions ended", staff.login);
         }
+        AdminCommand::MoveStaff { login, unit } => {
+            let staff = admin.move_staff(&login, &unit)?;
+            println!(
+                "staff {} ({}) now answers for {}",
+                staff.login,
+                staff.role.as_str(),
+                staff.unit_id.unwrap_or_default()
+            );
+        }
         AdminCommand::RunDeadlines {
             near_deadline_hours,
             escalate_after_chases,
+            at,
         } => {
             let config = CentreConfig {
                 near_deadline: hours(near_deadline_hours),
                 escalate_after_chases,
                 ..CentreConfig::default()
             };
-            let s = admin.run_deadlines(&config, now_millis())?;
+            let now = match at {
+                Some(text) => zone
+                    .parse_local("at", &text)
+                    .map_err(|e| anyhow::anyhow!("--at: {}", e.reason))?,
+                None => now_millis(),
+            };
+            let s = admin.run_deadlines(&config, now)?;
             println!(
                 "chased {} near their deadline, {} overdue; {} escalated",
                 s.near, s.overdue, s.escalated
@@ -588,12 +686,13 @@ fn admin(data_dir: PathBuf, command: AdminCommand) -> anyhow::Result<()> {
             } else {
                 for c in cases {
                     println!(
-                        "{}  {:11}  grid {:10}  dept {:10}  deadline {}  {}",
+                        "{}  {:11}  grid {:10}  dept {:10}  deadline {}  updated {}  {}",
                         c.case_id,
                         c.status,
-                        c.grid_id.as_deref().unwrap_or("-"),
-                        c.department.as_deref().unwrap_or("-"),
-                        when(c.deadline),
+                        c.grid_id.as_deref().unwrap_or("(unplaced)"),
+                        c.department_name.as_deref().unwrap_or("-"),
+                        when(&zone, c.deadline),
+                        when(&zone, Some(c.updated_at)),
                         c.title
                     );
                 }
@@ -628,7 +727,10 @@ fn admin(data_dir: PathBuf, command: AdminCommand) -> anyhow::Result<()> {
                     };
                     println!(
                         "{}  {:8}  {}  created {}",
-                        k.key_id, state, k.name, k.created_at
+                        k.key_id,
+                        state,
+                        k.name,
+                        when(&zone, Some(k.created_at))
                     );
                 }
             }
@@ -639,14 +741,16 @@ fn admin(data_dir: PathBuf, command: AdminCommand) -> anyhow::Result<()> {
             from,
             to,
             out,
+            public,
         } => {
-            let everything = Period {
-                from: 0,
-                to: Millis::MAX,
-            };
-            let period = Period::parse(from.as_deref(), to.as_deref(), everything)
+            let period = Period::parse(&zone, from.as_deref(), to.as_deref(), Period::ALL)
                 .map_err(|e| anyhow::anyhow!("--{}: {}", e.field, e.reason))?;
-            let (count, bytes) = admin.export_cases(format, unit.as_deref(), period)?;
+            let reader = if public {
+                Reader::Public
+            } else {
+                Reader::Staff
+            };
+            let (count, bytes) = admin.export_cases(format, unit.as_deref(), period, reader)?;
             write_whole(&out, &bytes)?;
             println!("{count} cases written to {}", out.display());
         }

@@ -30,7 +30,7 @@ use tokio::io::AsyncWriteExt;
 
 use crate::accounts::DeviceAuth;
 use crate::cases::VISIBLE_TO_ACCOUNT;
-use crate::error::{codes, AppError};
+use crate::error::{codes, reasons, AppError};
 use crate::AppState;
 
 /// Whether `s` is a SHA-256 as the protocol writes it: 64 lowercase hex digits.
@@ -145,8 +145,13 @@ impl PhotoStore {
 }
 
 fn sha_from_path(path: Result<UrlPath<String>, PathRejection>) -> Result<String, AppError> {
-    let UrlPath(sha) =
-        path.map_err(|_| AppError::invalid("sha256", "the photo name is not valid"))?;
+    let UrlPath(sha) = path.map_err(|_| {
+        AppError::invalid(
+            "sha256",
+            reasons::NOT_A_SHA256,
+            "the photo name is not valid",
+        )
+    })?;
     check_sha(&sha)?;
     Ok(sha)
 }
@@ -156,6 +161,7 @@ pub fn check_sha(sha: &str) -> Result<(), AppError> {
     if !is_sha256(sha) {
         return Err(AppError::invalid(
             "sha256",
+            reasons::NOT_A_SHA256,
             "a photo is named by its SHA-256: 64 lowercase hex digits",
         ));
     }
@@ -177,6 +183,7 @@ impl UploadRange {
             .map_err(|_| {
                 AppError::invalid(
                     "offset",
+                    reasons::NOT_A_NUMBER,
                     "offset and total must be given as whole numbers of bytes",
                 )
             })?;
@@ -187,11 +194,16 @@ impl UploadRange {
             .with_field("total"));
         }
         if total == 0 {
-            return Err(AppError::invalid("total", "a photo file is not empty"));
+            return Err(AppError::invalid(
+                "total",
+                reasons::REQUIRED,
+                "a photo file is not empty",
+            ));
         }
         if offset > total {
             return Err(AppError::invalid(
                 "offset",
+                reasons::INVALID,
                 "the offset is past the end of the file",
             ));
         }
@@ -296,6 +308,7 @@ async fn receive(
                 .map_err(|e| AppError::io("truncating a partial upload", e))?;
             return Err(AppError::invalid(
                 "body",
+                reasons::INVALID,
                 "the body goes past the file's total size",
             ));
         }
@@ -307,11 +320,14 @@ async fn receive(
     file.sync_data()
         .await
         .map_err(|e| AppError::io("syncing a partial upload", e))?;
+    gridcase_core::durability::note(gridcase_core::durability::FsEvent::Synced(&part));
     drop(file);
+    gridcase_core::failpoint::hit(gridcase_core::failpoint::SERVER_AFTER_UPLOAD_CHUNK);
     if interrupted {
         tracing::info!(device = %device_id, sha = %sha, held, total, "upload interrupted");
         return Err(AppError::invalid(
             "body",
+            reasons::BAD_BODY,
             "the upload was interrupted; ask for the status and resume",
         ));
     }
@@ -370,8 +386,14 @@ fn finish(store: &PhotoStore, sha: &str) -> std::io::Result<bool> {
     let dir = target.parent().expect("a photo path has a folder");
     std::fs::create_dir_all(dir)?;
     std::fs::File::open(&part)?.sync_all()?;
+    gridcase_core::durability::note(gridcase_core::durability::FsEvent::Synced(&part));
     std::fs::rename(&part, &target)?;
+    gridcase_core::durability::note(gridcase_core::durability::FsEvent::Renamed {
+        from: &part,
+        to: &target,
+    });
     std::fs::File::open(dir)?.sync_all()?;
+    gridcase_core::durability::note(gridcase_core::durability::FsEvent::DirSynced(dir));
     Ok(true)
 }
 
@@ -389,7 +411,8 @@ pub(crate) async fn download_handler(
             .read(move |tx| {
                 let sql = format!(
                     "SELECT EXISTS (SELECT 1 FROM case_photos p JOIN cases c ON c.id = p.case_id
-                     WHERE p.sha256 = :sha AND {VISIBLE_TO_ACCOUNT})"
+                     WHERE p.sha256 = :sha AND {})",
+                    *VISIBLE_TO_ACCOUNT
                 );
                 Ok(tx.prepare_cached(&sql)?.query_row(
                     rusqlite::named_params! {":sha": sha, ":account": device.account_id},

@@ -1,14 +1,21 @@
-//! What anyone may see of a case: Open311 readers, aggregators and exports.
+//! What a reader may see of a case: the public (Open311 readers and
+//! aggregators, the resident's rating page, a public export) or a member of
+//! the centre's staff (their own exports).
 //!
 //! Never the reporter, the grid leader, the resident's contact details or
-//! comment, nor photos. A case's words and place are shown only for problems
-//! in public space (a collapsed manhole, clutter in a stairwell): for a family
-//! dispute, a loan or a medical dispute the description names people and the
-//! point is their home, so those show only their kind, progress and times.
+//! comment, nor photos. For the public, a case's words and place are shown
+//! only for problems in public space (a collapsed manhole, clutter in a
+//! stairwell): for a family dispute, a loan or a medical dispute the
+//! description names people and the point is their home, so those show only
+//! their kind, progress and times. Staff see the words and place of the
+//! cases they answer for, in an export as on the dashboard. What was
+//! withheld is listed ([`PublicCase::withheld`]), so an export says so.
 
 use gridcase_core::case::{Case, CaseStatus, Category, Face};
 use gridcase_core::ids::CaseId;
 use gridcase_core::time::Millis;
+
+use crate::names::Departments;
 
 /// Whether a category's words and place may be shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,13 +38,26 @@ pub fn publicity(category: Category) -> Publicity {
     }
 }
 
-/// The public face of a case.
+/// Who reads a case, and so what they may see of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reader {
+    /// Anyone: private categories' words and place are withheld.
+    Public,
+    /// A member of the centre's staff reading a case they answer for.
+    Staff,
+}
+
+/// The fields [`PublicCase::withheld`] names.
+pub const WITHHELD_FIELDS: [&str; 4] = ["title", "description", "address", "location"];
+
+/// A case as a reader may see it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PublicCase {
     pub id: CaseId,
     pub status: CaseStatus,
     pub category: Category,
     pub grid_id: Option<String>,
+    /// The name of the department of the dispatch in force.
     pub department: Option<String>,
     /// The deadline of the dispatch in force.
     pub deadline: Option<Millis>,
@@ -51,18 +71,31 @@ pub struct PublicCase {
     pub address: Option<String>,
     /// `(lat, lon)`.
     pub point: Option<(f64, f64)>,
+    /// Which of [`WITHHELD_FIELDS`] this reader may not see (empty: all shown).
+    pub withheld: Vec<&'static str>,
 }
 
 impl PublicCase {
-    pub fn of(case: &Case, resolved_at: Option<Millis>) -> PublicCase {
-        let shown = publicity(case.category) == Publicity::PublicSpace;
+    /// What anyone may see.
+    pub fn of(case: &Case, resolved_at: Option<Millis>, departments: &Departments) -> PublicCase {
+        Self::read_by(Reader::Public, case, resolved_at, departments)
+    }
+
+    /// What `reader` may see.
+    pub fn read_by(
+        reader: Reader,
+        case: &Case,
+        resolved_at: Option<Millis>,
+        departments: &Departments,
+    ) -> PublicCase {
+        let shown = reader == Reader::Staff || publicity(case.category) == Publicity::PublicSpace;
         let location = case.location.as_ref().filter(|_| shown);
         PublicCase {
             id: case.id,
             status: case.status,
             category: case.category,
             grid_id: case.grid_id.clone(),
-            department: case.department.clone(),
+            department: departments.name_of_opt(case.department.as_deref()),
             deadline: case.deadline,
             reported_at: case.created_at,
             updated_at: case.updated_at,
@@ -72,6 +105,11 @@ impl PublicCase {
             description: shown.then(|| case.description.clone()),
             address: location.and_then(|l| l.address.clone()),
             point: location.map(|l| (l.point.lat, l.point.lon)),
+            withheld: if shown {
+                Vec::new()
+            } else {
+                WITHHELD_FIELDS.to_vec()
+            },
         }
     }
 
@@ -122,30 +160,42 @@ mod tests {
     }
 
     #[test]
-    fn a_personal_matter_shows_neither_words_nor_place() {
-        let p = PublicCase::of(&case(Category::FamilyDispute), None);
+    fn a_personal_matter_shows_neither_words_nor_place_to_the_public() {
+        let none = Departments::default();
+        let p = PublicCase::of(&case(Category::FamilyDispute), None, &none);
+        assert_eq!(p.withheld, WITHHELD_FIELDS);
         assert_eq!(
             (p.title, p.description, p.address, p.point),
             (None, None, None, None)
         );
         assert_eq!(p.department.as_deref(), Some("住建局"));
-        let p = PublicCase::of(&case(Category::CollapsedManhole), None);
+        let p = PublicCase::of(&case(Category::CollapsedManhole), None, &none);
         assert!(p.title.is_some() && p.address.is_some() && p.point.is_some());
+        assert!(p.withheld.is_empty());
+        let p = PublicCase::read_by(Reader::Staff, &case(Category::FamilyDispute), None, &none);
+        assert!(p.title.is_some() && p.address.is_some() && p.point.is_some());
+        assert!(p.withheld.is_empty());
     }
 
     #[test]
     fn on_time_is_known_once_resolved_or_overdue() {
         let mut c = case(Category::Environment);
         let deadline = c.deadline.unwrap();
-        assert_eq!(PublicCase::of(&c, None).on_time(deadline - 1), None);
-        assert_eq!(PublicCase::of(&c, None).on_time(deadline + 1), Some(false));
+        assert_eq!(
+            PublicCase::of(&c, None, &Departments::default()).on_time(deadline - 1),
+            None
+        );
+        assert_eq!(
+            PublicCase::of(&c, None, &Departments::default()).on_time(deadline + 1),
+            Some(false)
+        );
         c.status = CaseStatus::Resolved;
         assert_eq!(
-            PublicCase::of(&c, Some(deadline)).on_time(deadline + 9),
+            PublicCase::of(&c, Some(deadline), &Departments::default()).on_time(deadline + 9),
             Some(true)
         );
         assert_eq!(
-            PublicCase::of(&c, Some(deadline + 1)).on_time(0),
+            PublicCase::of(&c, Some(deadline + 1), &Departments::default()).on_time(0),
             Some(false)
         );
     }

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use gridcase_core::error::InvalidInput;
 
-use crate::error::AppError;
+use crate::error::{reasons, AppError};
 
 pub struct QueryParams(HashMap<String, String>);
 
@@ -16,6 +16,7 @@ impl QueryParams {
             if map.contains_key(&k) {
                 return Err(AppError::invalid(
                     k.clone(),
+                    reasons::REPEATED,
                     format!("{k}: is given more than once"),
                 ));
             }
@@ -31,13 +32,22 @@ impl QueryParams {
 
     pub fn u32_or(&self, name: &'static str, default: u32) -> Result<u32, AppError> {
         self.get(name).map_or(Ok(default), |v| {
-            v.parse()
-                .map_err(|_| AppError::invalid(name, format!("{name}: is not a whole number")))
+            v.parse().map_err(|_| {
+                AppError::invalid(
+                    name,
+                    reasons::NOT_A_NUMBER,
+                    format!("{name}: is not a whole number"),
+                )
+            })
         })
     }
 }
 
 /// An input error as the API answers it, naming the field.
 pub fn invalid(e: InvalidInput) -> AppError {
-    AppError::invalid(e.field, format!("{}: {}", e.field, e.reason))
+    AppError::invalid(
+        e.field,
+        reasons::of_input(&e.reason),
+        format!("{}: {}", e.field, e.reason),
+    )
 }

@@ -25,7 +25,7 @@ use serde_json::value::RawValue;
 
 use crate::accounts::DeviceAuth;
 use crate::cases::{self, VISIBLE_TO_ACCOUNT};
-use crate::error::{codes, rejection_code, ApiJson, AppError};
+use crate::error::{codes, reasons, rejection_code, ApiJson, AppError};
 use crate::photos::PhotoStore;
 use crate::AppState;
 
@@ -107,8 +107,13 @@ pub fn decode_sync_request(body: &[u8]) -> Result<DecodedSync, AppError> {
 }
 
 fn parse_pushed(index: usize, raw: &RawValue) -> Result<Pushed, AppError> {
-    let head: OpHead = serde_json::from_str(raw.get())
-        .map_err(|_| AppError::invalid(format!("push[{index}].id"), "every op needs a valid id"))?;
+    let head: OpHead = serde_json::from_str(raw.get()).map_err(|_| {
+        AppError::invalid(
+            format!("push[{index}].id"),
+            reasons::NOT_AN_ID,
+            "every op needs a valid id",
+        )
+    })?;
     let mut de = serde_json::Deserializer::from_str(raw.get());
     match serde_path_to_error::deserialize::<_, Op>(&mut de) {
         Ok(op) => Ok(Pushed::Op(Box::new(op))),
@@ -186,6 +191,7 @@ pub(crate) async fn sync_handler(
                         cursor: 0,
                         more: false,
                         reset: true,
+                        names: Vec::new(),
                     };
                     Ok((page, history, grid_map_version))
                 }
@@ -202,8 +208,8 @@ pub(crate) async fn sync_handler(
         history,
         reset: page.reset,
         grid_map_version,
-        time_zone: String::new(),
-        names: Vec::new(),
+        time_zone: state.zone.name().to_string(),
+        names: page.names,
     }))
 }
 
@@ -311,7 +317,9 @@ fn stored_outcome(
             )
         }));
     };
-    if device_id != device.device_id {
+    if device_id != device.device_id
+        && !crate::accounts::same_terminal(conn, &device_id, &device.device_id)?
+    {
         return Ok(Some(rejected(
             *op_id,
             codes::DUPLICATE_OP_ID,
@@ -466,6 +474,8 @@ struct Page {
     cursor: u64,
     more: bool,
     reset: bool,
+    /// The names of the ids the page's ops mention, the pushed ones' too.
+    names: Vec<gridcase_core::protocol::DisplayName>,
 }
 
 /// One page of ops and departures after `cursor` for the device, merged in
@@ -477,8 +487,9 @@ fn pull(conn: &Connection, device: &DeviceAuth, cursor: u64, limit: u32) -> Resu
     let sql = format!(
         "SELECT o.seq, o.body, c.grid_id FROM ops o JOIN cases c ON c.id = o.case_id
          WHERE o.seq > :from AND o.seq <= :horizon AND o.device_id IS NOT :device
-           AND {VISIBLE_TO_ACCOUNT}
-         ORDER BY o.seq LIMIT :n"
+           AND {}
+         ORDER BY o.seq LIMIT :n",
+        *VISIBLE_TO_ACCOUNT
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(
@@ -517,8 +528,9 @@ fn pull(conn: &Connection, device: &DeviceAuth, cursor: u64, limit: u32) -> Resu
          WHERE d.seq > :from AND d.seq <= :horizon
            AND EXISTS (SELECT 1 FROM account_grids g
                        WHERE g.account_id = :account AND g.grid_id = d.unit_id)
-           AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.id = d.case_id AND {VISIBLE_TO_ACCOUNT})
-         ORDER BY d.seq LIMIT :n"
+           AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.id = d.case_id AND {})
+         ORDER BY d.seq LIMIT :n",
+        *VISIBLE_TO_ACCOUNT
     );
     let mut stmt = conn.prepare_cached(&sql)?;
     let rows = stmt.query_map(
@@ -563,11 +575,13 @@ fn pull(conn: &Connection, device: &DeviceAuth, cursor: u64, limit: u32) -> Resu
         left.truncate(j);
     }
     let cursor = if more { last.max(cursor) } else { horizon };
+    let names = crate::names::for_ops(conn, ops.iter().map(|p| &p.op))?;
     Ok(Page {
         ops,
         left,
         cursor,
         more,
         reset: false,
+        names,
     })
 }

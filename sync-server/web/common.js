@@ -9,8 +9,12 @@ var Gridcase = (function () {
   var boot = JSON.parse(document.getElementById("boot").textContent);
   var SVG_NS = "http://www.w3.org/2000/svg";
 
+  function has(key) {
+    return Object.prototype.hasOwnProperty.call(S, key);
+  }
+
   function T(key) {
-    var text = Object.prototype.hasOwnProperty.call(S, key) ? S[key] : key;
+    var text = has(key) ? S[key] : key;
     var args = Array.prototype.slice.call(arguments, 1);
     return text.replace(/\{(\d+)\}/g, function (_, i) {
       return args[i] === undefined || args[i] === null ? "" : String(args[i]);
@@ -60,17 +64,22 @@ var Gridcase = (function () {
     location.href = "/centre/login?next=" + encodeURIComponent(next);
   }
 
-  // An API error as the reader should see it; never the server's own words
-  // for a 5xx, which may name internals.
+  // An API error as the reader should see it, in the page's language: the
+  // answer's stable `reason` (else its `code`) translated, with the field's
+  // name. Never the server's own words, which are English and for logs.
   function ApiError(status, body) {
     this.status = status;
     this.body = body || {};
-    var field = this.body.field ? " (" + this.body.field + ")" : "";
-    if (status === 409) this.message = T("error_not_allowed");
+    var b = this.body;
+    var field = b.field && has("fieldname_" + b.field) ? T("fieldname_" + b.field) : "";
+    var why = b.reason && has("reason_" + b.reason) ? T("reason_" + b.reason)
+      : b.code && has("code_" + b.code) ? T("code_" + b.code) : "";
+    if (status === 0) this.message = T("network_error");
+    else if (why) this.message = field ? T("error_field", field, why) : why;
+    else if (status === 409) this.message = T("error_not_allowed");
     else if (status === 403) this.message = T("error_forbidden");
     else if (status === 404) this.message = T("error_not_found");
-    else if (status === 400) this.message = T("error_invalid", (this.body.message || "") + field);
-    else if (status === 0) this.message = T("network_error");
+    else if (status === 400) this.message = T("error_invalid", field);
     else this.message = T("error_generic", status);
   }
 
@@ -167,13 +176,38 @@ var Gridcase = (function () {
     return box;
   }
 
+  // Times on the deployment's clock (the server's --time-zone), whatever
+  // the browser's own zone is.
+  var ZONE = boot.time_zone;
   var timeFormat = new Intl.DateTimeFormat(boot.lang === "en" ? "en-GB" : "zh-CN", {
-    timeZone: "Asia/Shanghai", year: "numeric", month: "2-digit", day: "2-digit",
+    timeZone: ZONE, year: "numeric", month: "2-digit", day: "2-digit",
     hour: "2-digit", minute: "2-digit", hour12: false
+  });
+  var partsFormat = new Intl.DateTimeFormat("en-US", {
+    timeZone: ZONE, year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", hourCycle: "h23"
   });
 
   function time(ms) {
     return ms === null || ms === undefined ? T("none") : timeFormat.format(new Date(ms));
+  }
+
+  // The wall-clock reading of `ms` on the deployment's clock.
+  function zoneParts(ms) {
+    var p = {};
+    partsFormat.formatToParts(new Date(ms)).forEach(function (x) { p[x.type] = x.value; });
+    return { date: p.year + "-" + p.month + "-" + p.day, time: p.hour + ":" + p.minute };
+  }
+
+  // `ms` as a date-time picker's value (2026-12-01T18:00) and as a date
+  // (2026-12-01), on the deployment's clock.
+  function localInput(ms) {
+    var p = zoneParts(ms);
+    return p.date + "T" + p.time;
+  }
+
+  function localDate(ms) {
+    return zoneParts(ms).date;
   }
 
   function percent(rate) {
@@ -193,10 +227,11 @@ var Gridcase = (function () {
     return T("status_" + code);
   }
 
-  function statusBadge(code, overdue) {
+  function statusBadge(code, overdue, unplaced) {
     return h("span", { class: "badges" },
       h("span", { class: "badge status-" + code }, status(code)),
-      overdue ? h("span", { class: "badge overdue" }, T("overdue")) : null);
+      overdue ? h("span", { class: "badge overdue" }, T("overdue")) : null,
+      unplaced ? h("span", { class: "badge unplaced", title: T("unplaced_hint") }, T("unplaced")) : null);
   }
 
   // The reader's part of the grid map, with each unit by id.
@@ -269,7 +304,7 @@ var Gridcase = (function () {
 
   // The filters the queue and the map share, read from and written to the
   // address so a filtered view can be bookmarked and sent on.
-  var FILTERS = ["status", "category", "unit", "department", "overdue", "mine", "q"];
+  var FILTERS = ["status", "category", "unit", "department", "overdue", "unplaced", "mine", "q"];
 
   function readFilters() {
     var params = new URLSearchParams(location.search);
@@ -311,6 +346,8 @@ var Gridcase = (function () {
       me.staff.role === "department" ? null :
         select("department", T("filter_department"), departments.map(function (d) { return [d.id, d.name]; }), current.department),
       h("label", { class: "check" }, h("input", { type: "checkbox", name: "overdue", id: "f-overdue", value: "true", checked: current.overdue === "true" }), T("filter_overdue")),
+      me.staff.role === "department" ? null :
+        h("label", { class: "check" }, h("input", { type: "checkbox", name: "unplaced", id: "f-unplaced", value: "true", checked: current.unplaced === "true" }), T("filter_unplaced")),
       me.staff.role === "supervisor" ? null :
         h("label", { class: "check" }, h("input", { type: "checkbox", name: "mine", id: "f-mine", value: "true", checked: current.mine === "true" }), T("filter_mine")),
       h("div", { class: "buttons" },
@@ -328,6 +365,7 @@ var Gridcase = (function () {
   return {
     T: T, h: h, svg: svg, clear: clear, append: append, api: api, me: me, boot: boot,
     frame: frame, showError: showError, time: time, percent: percent,
+    localInput: localInput, localDate: localDate, zone: ZONE,
     category: category, status: status, statusBadge: statusBadge,
     grids: grids, unitName: unitName, projection: projection, bounds: bounds,
     unitPath: unitPath, readFilters: readFilters, filterQuery: filterQuery,

@@ -11,17 +11,13 @@
 
   function pad(n) { return (n < 10 ? "0" : "") + n; }
 
-  // A date in China Standard Time, as the API reads dates.
-  function cstDate(ms) {
-    var d = new Date(ms + 8 * 3600 * 1000);
-    return d.getUTCFullYear() + "-" + pad(d.getUTCMonth() + 1) + "-" + pad(d.getUTCDate());
-  }
-
+  // The current month and the eleven before it, as dates on the
+  // deployment's clock (the API reads dates on it too).
   function defaultPeriod() {
-    var now = Date.now();
-    var d = new Date(now + 8 * 3600 * 1000);
-    var from = new Date(Date.UTC(d.getUTCFullYear(), d.getUTCMonth() - 11, 1));
-    return { from: cstDate(from.getTime()), to: cstDate(now) };
+    var today = G.localDate(Date.now());
+    var year = parseInt(today.slice(0, 4), 10), month = parseInt(today.slice(5, 7), 10) - 11;
+    while (month < 1) { month += 12; year -= 1; }
+    return { from: year + "-" + pad(month) + "-01", to: today };
   }
 
   // Rows of {label, value, text}: a label and value line with a bar under it.
@@ -131,7 +127,8 @@
             kpi("kpi-cases", "kpi_cases", String(t.cases), ""),
             kpi("kpi-closure", "kpi_closure", G.percent(t.closure_rate), T("kpi_closure_detail", t.closed, t.cases - t.cancelled)),
             kpi("kpi-on-time", "kpi_on_time", G.percent(t.on_time_rate), T("kpi_on_time_detail", t.on_time, t.late)),
-            kpi("kpi-satisfaction", "kpi_satisfaction", G.percent(t.satisfaction_rate), T("kpi_satisfaction_detail", t.smiley, t.frowny))),
+            kpi("kpi-satisfaction", "kpi_satisfaction", G.percent(t.satisfaction_rate), T("kpi_satisfaction_detail", t.smiley, t.frowny)),
+            f.unplaced && f.unplaced.cases ? kpi("kpi-unplaced", "kpi_unplaced", String(f.unplaced.cases), T("unplaced_hint")) : null),
           h("div", { class: "charts" },
             card("chart_by_month", monthChart(f.by_month), true),
             card("chart_by_status", barChart(f.by_status.filter(function (s) { return s.count > 0; }).map(function (s) {

@@ -92,8 +92,12 @@
       var grids = shapes.filter(function (f) {
         return f.properties.level === "grid" || f.properties.level === "micro_grid";
       });
-      var b = G.bounds(grids.length ? grids : shapes, placed.map(function (c) { return [c.lon, c.lat]; }));
-      var legend = h("ul", { class: "legend" }, ["waiting", "open", "overdue", "done"].map(function (g) {
+      // A case in no grid may be far away (a point in another city): it is
+      // drawn, and listed under the map, but does not set the first view.
+      var inGrids = placed.filter(function (c) { return !c.unplaced; });
+      var unplaced = found.cases.filter(function (c) { return c.unplaced; });
+      var b = G.bounds(grids.length ? grids : shapes, inGrids.map(function (c) { return [c.lon, c.lat]; }));
+      var legend = h("ul", { class: "legend" }, ["waiting", "open", "overdue", "done", "unplaced"].map(function (g) {
         return h("li", {}, h("span", { class: "dot " + g }), T("legend_" + g));
       }));
       G.append(main, [
@@ -114,8 +118,9 @@
       var points = placed.map(function (c) {
         var xy = project(c.lon, c.lat);
         return svg("a", { href: "/centre/cases/" + encodeURIComponent(c.case_id), class: "case-link" },
-          svg("circle", { cx: xy[0], cy: xy[1], r: baseR, class: "case-dot " + group(c), "data-case": c.case_id },
-            svg("title", {}, c.title + " · " + G.status(c.status))));
+          svg("circle", { cx: xy[0], cy: xy[1], r: baseR, class: "case-dot " + group(c) + (c.unplaced ? " unplaced" : ""),
+            "data-case": c.case_id, "data-unplaced": c.unplaced ? "true" : null },
+            svg("title", {}, c.title + " · " + G.status(c.status) + (c.unplaced ? " · " + T("unplaced") : ""))));
       });
       // Grid names at the middle of each grid's outline, sized like the dots.
       var labels = svg("g", { class: "unit-labels" }, grids.filter(function (f) {
@@ -157,7 +162,13 @@
             h("button", { type: "button", onclick: control.zoomIn, "aria-label": T("map_zoom_in") }, "+"),
             h("button", { type: "button", onclick: control.zoomOut, "aria-label": T("map_zoom_out") }, "−"),
             h("button", { type: "button", onclick: control.reset }, T("map_reset")))),
-        h("div", { class: "map-frame" }, el)
+        h("div", { class: "map-frame" }, el),
+        unplaced.length ? h("section", { class: "card", id: "map-unplaced" },
+          h("h2", {}, T("unplaced_count", unplaced.length)),
+          h("p", { class: "muted small" }, T("unplaced_hint")),
+          h("ul", {}, unplaced.map(function (c) {
+            return h("li", {}, h("a", { href: "/centre/cases/" + encodeURIComponent(c.case_id) }, c.title));
+          }))) : null
       ]);
       keepSizes();
     }).catch(function (err) { G.showError(main, err); });

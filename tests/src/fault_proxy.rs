@@ -1,32 +1,45 @@
 //! A fault-injecting HTTP/1.1 proxy between terminals and the server, on
-//! 127.0.0.1. It reads each request whole from the client (head, and a
-//! `Content-Length` or chunked body), sends it on a fresh connection to the
-//! server, reads the whole response (`Content-Length`, chunked, or to the end),
-//! and relays it byte for byte. Client connections are kept alive, as a
-//! pooling client (reqwest) expects.
+//! 127.0.0.1. It reads each request's head, decides its fate, then forwards
+//! the body as it arrives (so a request can fail while the client is still
+//! sending it), reads the server's whole response (`Content-Length`,
+//! chunked, or to the end) and relays it byte for byte. Client connections
+//! are kept alive, as a pooling client (reqwest) expects.
 //!
-//! With faults on, a seeded RNG decides for each request whether to:
-//! - **drop mid-request**: forward only part of the request, then close both
-//!   connections (the server sees a truncated request; the client an error);
-//! - **lose the response**: forward the whole request, read the server's whole
-//!   response (it has committed), then close the client's connection without
-//!   sending it;
-//! - **stall**: wait before forwarding the request or before relaying the answer;
-//! - **answer 503** itself, without asking the server.
+//! Fates are reproducible: the fate of the proxy's `n`-th request is drawn
+//! from an RNG seeded with (seed, n) alone, so with one proxy per terminal a
+//! fault depends on (seed, terminal, that terminal's request number), never
+//! on how requests of different terminals interleave. [`ProxyStats::fates`]
+//! lists them for a failure report and for comparing two runs.
 //!
-//! [`FaultProxy::fail_next`] applies one of these faults to the next requests
-//! to a path, whether random faults are on or not, for targeted tests, and
-//! [`FaultProxy::set_upstream`] follows a restarted server.
+//! With faults on, each request may be:
+//! - **dropped mid-request**: only part of the request (head or body) is
+//!   forwarded, then both connections close, the client possibly still
+//!   sending (the server sees a truncated request; the client an error);
+//! - **answered, then the answer lost**: the whole request is forwarded and
+//!   the server's whole response read (it has committed), then the client's
+//!   connection is closed without it;
+//! - **answered in part**: the response's head and part of its body reach
+//!   the client, then the connection closes (a pull page or a photo arriving
+//!   half);
+//! - **stalled** before forwarding or before relaying the answer: briefly, or
+//!   longer than the client's timeout (`long_stall_ms`);
+//! - **answered 503** by the proxy itself, without asking the server;
+//! - **abandoned**: forwarded and answered by the server, then held until the
+//!   client gives up; [`FaultProxy::abandoned`] tells the test to drop the
+//!   sync at that moment, as an app does when the grid leader leaves the
+//!   screen (only for sync, upload and download requests).
 //!
-//! A one-shot **cut** cuts an upload: after `n` bytes of request bodies to a
-//! path prefix, the request carrying byte `n` is forwarded only up to it and
-//! both connections are closed.
+//! [`FaultProxy::fail_next`] applies one fault to the next requests to a
+//! path, whether random faults are on or not, and [`FaultProxy::set_upstream`]
+//! follows a restarted server. A one-shot **cut** cuts an upload: after `n`
+//! bytes of request bodies to a path prefix, the request carrying byte `n` is
+//! forwarded only up to it and both connections are closed.
 //!
 //! Counters see the real bytes on the wire between client and proxy, headers
-//! included.
+//! included, and which endpoint each request was for.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -36,15 +49,20 @@ use tokio::task::JoinHandle;
 
 const MAX_HEAD: usize = 64 * 1024;
 
-/// Probabilities per request (they add up to at most 1) and the stall range.
+/// Probabilities per request (they add up to at most 1) and the stall lengths.
 #[derive(Debug, Clone)]
 pub struct FaultConfig {
     pub drop_mid_request: f64,
     pub lose_response: f64,
+    pub cut_response: f64,
     pub stall: f64,
+    pub stall_past_timeout: f64,
     pub answer_503: f64,
-    /// Stall length, milliseconds, drawn uniformly from this range.
+    pub abandon: f64,
+    /// Short stalls, milliseconds, drawn uniformly from this range.
     pub stall_ms: (u64, u64),
+    /// A stall longer than the client's request timeout.
+    pub long_stall_ms: u64,
 }
 
 impl Default for FaultConfig {
@@ -52,20 +70,30 @@ impl Default for FaultConfig {
         FaultConfig {
             drop_mid_request: 0.08,
             lose_response: 0.08,
+            cut_response: 0.05,
             stall: 0.06,
+            stall_past_timeout: 0.0,
             answer_503: 0.05,
+            abandon: 0.0,
             stall_ms: (20, 250),
+            long_stall_ms: 0,
         }
     }
 }
 
 /// What happened to one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Fate {
     Relayed,
     DroppedMidRequest,
     LostResponse,
+    /// Part of the response's body reached the client.
+    CutResponse,
+    /// Held longer than the client's timeout (before or after the server).
+    StalledPastTimeout,
     Answered503,
+    /// Answered by the server, held until the test dropped the sync.
+    Abandoned,
     Cut,
     /// The server could not be reached or answered garbage.
     UpstreamFailed,
@@ -74,17 +102,57 @@ pub enum Fate {
 /// One request through the proxy.
 #[derive(Debug, Clone)]
 pub struct Exchange {
+    /// The proxy's request number (from 0), which its fate was drawn from.
+    pub n: u64,
     pub method: String,
     pub path: String,
+    /// What the request was for: see [`endpoint`].
+    pub endpoint: &'static str,
     pub request_head: u64,
     pub request_body: u64,
     /// Bytes of the request the server received (all of it unless cut or dropped).
     pub forwarded: u64,
     /// Bytes sent back to the client.
     pub response: u64,
+    /// Bytes of the response's body the server sent (all of it reached the
+    /// client only if `fate` is `Relayed`).
+    pub response_body: u64,
     pub status: Option<u16>,
     pub stalled_ms: u64,
     pub fate: Fate,
+}
+
+impl Exchange {
+    /// A drop that landed inside the request's body (not in its head).
+    pub fn dropped_inside_body(&self) -> bool {
+        self.fate == Fate::DroppedMidRequest
+            && self.forwarded > self.request_head
+            && self.forwarded < self.request_head + self.request_body
+    }
+}
+
+/// What a request is for, from its method, path and the start of its body:
+/// `enrol`, `grids`, `push`, `pull`, `upload`, `upload_status`, `download`,
+/// `rating_link`, or `other`.
+pub fn endpoint(method: &str, path: &str, body_start: &[u8]) -> &'static str {
+    let path = path.split('?').next().unwrap_or_default();
+    match (method, path) {
+        ("POST", "/v1/enrol") => "enrol",
+        ("GET", "/v1/grids") => "grids",
+        ("POST", "/v1/sync") => {
+            // The push comes first in the body; an empty one is a pull.
+            if body_start.starts_with(br#"{"push":[]"#) {
+                "pull"
+            } else {
+                "push"
+            }
+        }
+        ("PUT", p) if p.starts_with("/v1/photos/") => "upload",
+        ("GET", p) if p.starts_with("/v1/photos/") && p.ends_with("/upload") => "upload_status",
+        ("GET", p) if p.starts_with("/v1/photos/") => "download",
+        ("POST", p) if p.ends_with("/rating-link") => "rating_link",
+        _ => "other",
+    }
 }
 
 #[derive(Debug, Clone, Default)]
@@ -111,21 +179,58 @@ impl ProxyStats {
     pub fn count(&self, fate: Fate) -> u64 {
         self.exchanges.iter().filter(|e| e.fate == fate).count() as u64
     }
+    /// Requests to `endpoint` that met `fate`.
+    pub fn count_at(&self, endpoint: &str, fate: Fate) -> u64 {
+        self.exchanges
+            .iter()
+            .filter(|e| e.endpoint == endpoint && e.fate == fate)
+            .count() as u64
+    }
     pub fn stalls(&self) -> u64 {
         self.exchanges.iter().filter(|e| e.stalled_ms > 0).count() as u64
+    }
+    /// (endpoint, fate) → requests, for the report.
+    pub fn by_endpoint(&self) -> std::collections::BTreeMap<(&'static str, Fate), u64> {
+        let mut out = std::collections::BTreeMap::new();
+        for e in &self.exchanges {
+            *out.entry((e.endpoint, e.fate)).or_default() += 1;
+        }
+        out
+    }
+    /// Every request's fate, in request order: `n endpoint fate` and what was
+    /// kept of a dropped request or a stall, the same for the same seed.
+    pub fn fates(&self) -> Vec<String> {
+        let mut ex: Vec<&Exchange> = self.exchanges.iter().collect();
+        ex.sort_by_key(|e| e.n);
+        ex.iter()
+            .map(|e| {
+                let mut line = format!("{} {} {:?}", e.n, e.endpoint, e.fate);
+                if matches!(e.fate, Fate::DroppedMidRequest | Fate::Cut) {
+                    line += &format!(" kept {}/{}", e.forwarded, e.request_head + e.request_body);
+                }
+                if e.stalled_ms > 0 {
+                    line += &format!(" stalled {} ms", e.stalled_ms);
+                }
+                line
+            })
+            .collect()
     }
     /// A one-line summary.
     pub fn summary(&self) -> String {
         format!(
-            "{} connections, {} requests: {} relayed, {} dropped mid-request, {} responses lost, {} answered 503, {} cut, {} stalled, {} upstream failures",
+            "{} connections, {} requests: {} relayed, {} dropped mid-request ({} inside a body), {} responses lost, {} cut mid-body, {} answered 503, {} abandoned, {} stalled ({} past the timeout), {} cut, {} upstream failures",
             self.connections,
             self.requests(),
             self.count(Fate::Relayed),
             self.count(Fate::DroppedMidRequest),
+            self.exchanges.iter().filter(|e| e.dropped_inside_body()).count(),
             self.count(Fate::LostResponse),
+            self.count(Fate::CutResponse),
             self.count(Fate::Answered503),
-            self.count(Fate::Cut),
+            self.count(Fate::Abandoned),
             self.stalls(),
+            self.count(Fate::StalledPastTimeout),
+            self.count(Fate::Cut),
             self.count(Fate::UpstreamFailed),
         )
     }
@@ -136,6 +241,7 @@ impl ProxyStats {
 pub enum Fault {
     DropMidRequest,
     LoseResponse,
+    CutResponse,
     Answer503,
 }
 
@@ -151,9 +257,12 @@ struct Shared {
     targeted: Mutex<Vec<(String, Fault, u32)>>,
     faults_on: AtomicBool,
     config: Mutex<FaultConfig>,
-    rng: Mutex<fastrand::Rng>,
+    seed: u64,
+    next_request: AtomicU64,
     stats: Mutex<ProxyStats>,
     cut: Mutex<Option<CutPlan>>,
+    abandon_tx: tokio::sync::mpsc::UnboundedSender<()>,
+    abandon_rx: tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<()>>,
 }
 
 /// A running proxy; stops (with all its connections) when dropped.
@@ -165,12 +274,38 @@ pub struct FaultProxy {
     task: JoinHandle<()>,
 }
 
+#[derive(Debug, Clone, Copy)]
 enum Plan {
-    Relay { stall_before: u64, stall_after: u64 },
-    DropMidRequest { keep: usize },
+    Relay {
+        stall_before: u64,
+        stall_after: u64,
+    },
+    /// Keep this many bytes of the raw request (head and body).
+    DropMidRequest {
+        keep: usize,
+    },
     LoseResponse,
+    /// Send this share (0..1) of the response's body, then close.
+    CutResponse {
+        share: f64,
+    },
+    StallPastTimeout {
+        before_server: bool,
+        ms: u64,
+    },
     Answer503,
-    Cut { keep: usize },
+    Abandon,
+    Cut {
+        keep: usize,
+    },
+}
+
+/// SplitMix64 of (seed, n): the seed of request `n`'s own RNG.
+fn request_seed(seed: u64, n: u64) -> u64 {
+    let mut z = seed ^ n.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 impl FaultProxy {
@@ -178,14 +313,18 @@ impl FaultProxy {
     pub async fn start(upstream: SocketAddr, seed: u64) -> std::io::Result<FaultProxy> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
+        let (abandon_tx, abandon_rx) = tokio::sync::mpsc::unbounded_channel();
         let shared = Arc::new(Shared {
             upstream: Mutex::new(upstream),
             targeted: Mutex::new(Vec::new()),
             faults_on: AtomicBool::new(false),
             config: Mutex::new(FaultConfig::default()),
-            rng: Mutex::new(fastrand::Rng::with_seed(seed)),
+            seed,
+            next_request: AtomicU64::new(0),
             stats: Mutex::new(ProxyStats::default()),
             cut: Mutex::new(None),
+            abandon_tx,
+            abandon_rx: tokio::sync::Mutex::new(abandon_rx),
         });
         let s = shared.clone();
         let task = tokio::spawn(async move {
@@ -245,6 +384,21 @@ impl FaultProxy {
     /// Whether an armed cut has not happened yet.
     pub fn cut_pending(&self) -> bool {
         lock(&self.shared.cut).is_some()
+    }
+
+    /// Forgets abandonments nobody waited for (call before each sync).
+    pub async fn clear_abandoned(&self) {
+        let mut rx = self.shared.abandon_rx.lock().await;
+        while rx.try_recv().is_ok() {}
+    }
+
+    /// Completes when the proxy holds a request it chose to abandon: the
+    /// moment for the test to drop the sync that sent it.
+    pub async fn abandoned(&self) {
+        let mut rx = self.shared.abandon_rx.lock().await;
+        if rx.recv().await.is_none() {
+            std::future::pending::<()>().await;
+        }
     }
 
     pub fn stats(&self) -> ProxyStats {
@@ -466,7 +620,34 @@ fn status_of(msg: &Message) -> Option<u16> {
     msg.first_line.split_whitespace().nth(1)?.parse().ok()
 }
 
-fn decide(shared: &Shared, method: &str, path: &str, head_len: usize, raw_len: usize) -> Plan {
+/// The head of a request, parsed.
+fn parse_head(head: Vec<u8>) -> Message {
+    let text = String::from_utf8_lossy(&head).to_string();
+    let mut lines = text.split("\r\n");
+    let first_line = lines.next().unwrap_or_default().to_string();
+    let headers = lines
+        .filter(|l| !l.is_empty())
+        .filter_map(|l| {
+            l.split_once(':')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        })
+        .collect();
+    Message {
+        head_len: head.len(),
+        raw: head,
+        first_line,
+        headers,
+    }
+}
+
+fn decide(
+    shared: &Shared,
+    n: u64,
+    endpoint: &str,
+    path: &str,
+    head_len: usize,
+    raw_len: usize,
+) -> Plan {
     let body_len = (raw_len - head_len) as u64;
     {
         let mut cut = lock(&shared.cut);
@@ -481,7 +662,8 @@ fn decide(shared: &Shared, method: &str, path: &str, head_len: usize, raw_len: u
             }
         }
     }
-    let _ = method;
+    // The request's own RNG: its fate depends on (seed, n) only.
+    let mut rng = fastrand::Rng::with_seed(request_seed(shared.seed, n));
     {
         let mut targeted = lock(&shared.targeted);
         if let Some(rule) = targeted
@@ -496,6 +678,7 @@ fn decide(shared: &Shared, method: &str, path: &str, head_len: usize, raw_len: u
                     keep: head_len.min(raw_len) / 2,
                 },
                 Fault::LoseResponse => Plan::LoseResponse,
+                Fault::CutResponse => Plan::CutResponse { share: 0.5 },
                 Fault::Answer503 => Plan::Answer503,
             };
         }
@@ -507,23 +690,39 @@ fn decide(shared: &Shared, method: &str, path: &str, head_len: usize, raw_len: u
         };
     }
     let config = lock(&shared.config).clone();
-    let mut rng = lock(&shared.rng);
     let mut r = rng.f64();
-    if r < config.drop_mid_request {
+    let mut next = |p: f64| {
+        let hit = r < p;
+        r -= p;
+        hit
+    };
+    if next(config.drop_mid_request) {
         // Somewhere in the head or the body, never the whole request.
         let keep = rng.usize(0..raw_len.max(1));
         return Plan::DropMidRequest { keep };
     }
-    r -= config.drop_mid_request;
-    if r < config.lose_response {
+    if next(config.lose_response) {
         return Plan::LoseResponse;
     }
-    r -= config.lose_response;
-    if r < config.answer_503 {
+    if next(config.cut_response) {
+        return Plan::CutResponse {
+            share: rng.f64() * 0.9,
+        };
+    }
+    if next(config.answer_503) {
         return Plan::Answer503;
     }
-    r -= config.answer_503;
-    if r < config.stall {
+    if next(config.stall_past_timeout) && config.long_stall_ms > 0 {
+        return Plan::StallPastTimeout {
+            before_server: rng.bool(),
+            ms: config.long_stall_ms,
+        };
+    }
+    let abandonable = matches!(endpoint, "push" | "pull" | "upload" | "download");
+    if next(config.abandon) && abandonable {
+        return Plan::Abandon;
+    }
+    if next(config.stall) {
         let ms = rng.u64(config.stall_ms.0..=config.stall_ms.1);
         return if rng.bool() {
             Plan::Relay {
@@ -546,31 +745,127 @@ fn decide(shared: &Shared, method: &str, path: &str, head_len: usize, raw_len: u
 const BODY_503: &str =
     r#"{"code":"unavailable","message":"the proxy in front of the server is unavailable"}"#;
 
+/// A request's body: already read whole (chunked), or still on the client's
+/// connection (`Content-Length`), forwarded as it arrives.
+enum Body {
+    Read(Vec<u8>),
+    Streaming(usize),
+}
+
+impl Body {
+    fn len(&self) -> usize {
+        match self {
+            Body::Read(b) => b.len(),
+            Body::Streaming(n) => *n,
+        }
+    }
+}
+
+/// Forwards the first `limit` bytes of the body to `up` (a `None` upstream
+/// drains them); answers how many were forwarded.
+async fn forward_body(
+    client: &mut Conn,
+    body: &Body,
+    up: &mut Option<TcpStream>,
+    limit: usize,
+) -> std::io::Result<usize> {
+    let limit = limit.min(body.len());
+    match body {
+        Body::Read(bytes) => {
+            if let Some(up) = up {
+                up.write_all(&bytes[..limit]).await?;
+            }
+        }
+        Body::Streaming(_) => {
+            let mut sent = 0;
+            while sent < limit {
+                if client.buf.is_empty() && !client.fill().await? {
+                    return Err(invalid("the client's stream ended inside a body"));
+                }
+                let take = client.buf.len().min(limit - sent);
+                let chunk = client.take(take);
+                if let Some(up) = up {
+                    up.write_all(&chunk).await?;
+                }
+                sent += take;
+            }
+        }
+    }
+    Ok(limit)
+}
+
+async fn connect_upstream(shared: &Shared) -> std::io::Result<TcpStream> {
+    let upstream = *lock(&shared.upstream);
+    let up = TcpStream::connect(upstream).await?;
+    up.set_nodelay(true)?;
+    Ok(up)
+}
+
 async fn serve_client(client: TcpStream, shared: Arc<Shared>) {
     let mut client = Conn::new(client);
     loop {
-        let req = match client.read_message(None).await {
-            Ok(Some(req)) => req,
+        let head = match client.read_head().await {
+            Ok(Some(head)) => head,
             _ => return,
         };
+        let req = parse_head(head);
         let mut parts = req.first_line.split_whitespace();
         let method = parts.next().unwrap_or_default().to_string();
         let path = parts.next().unwrap_or_default().to_string();
+        let chunked = req
+            .header("transfer-encoding")
+            .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"));
+        let body = if chunked {
+            let mut raw = Vec::new();
+            if client.read_chunked(&mut raw).await.is_err() {
+                return;
+            }
+            Body::Read(raw)
+        } else {
+            let len = req
+                .header("content-length")
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            Body::Streaming(len)
+        };
+        // Enough of the body to tell a push from a pull.
+        let start = match &body {
+            Body::Read(b) => b[..b.len().min(16)].to_vec(),
+            Body::Streaming(len) => {
+                let want = (*len).min(16);
+                while client.buf.len() < want {
+                    match client.fill().await {
+                        Ok(true) => {}
+                        _ => return,
+                    }
+                }
+                client.buf[..want].to_vec()
+            }
+        };
+        let endpoint = endpoint(&method, &path, &start);
+        let n = shared.next_request.fetch_add(1, Ordering::SeqCst);
+        let head_len = req.head_len;
+        let raw_len = head_len + body.len();
         let mut ex = Exchange {
+            n,
             method: method.clone(),
             path: path.clone(),
-            request_head: req.head_len as u64,
-            request_body: (req.raw.len() - req.head_len) as u64,
+            endpoint,
+            request_head: head_len as u64,
+            request_body: body.len() as u64,
             forwarded: 0,
             response: 0,
+            response_body: 0,
             status: None,
             stalled_ms: 0,
             fate: Fate::Relayed,
         };
-        let plan = decide(&shared, &method, &path, req.head_len, req.raw.len());
+        let plan = decide(&shared, n, endpoint, &path, head_len, raw_len);
         let record = |ex: Exchange| lock(&shared.stats).exchanges.push(ex);
-        let (stall_before, stall_after, lose) = match plan {
+        match plan {
             Plan::Answer503 => {
+                // Take the body in first, as a proxy that refuses would.
+                let _ = forward_body(&mut client, &body, &mut None, usize::MAX).await;
                 let resp = format!(
                     "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{BODY_503}",
                     BODY_503.len()
@@ -588,42 +883,68 @@ async fn serve_client(client: TcpStream, shared: Arc<Shared>) {
                 } else {
                     Fate::DroppedMidRequest
                 };
-                let upstream = *lock(&shared.upstream);
-                if let Ok(mut up) = TcpStream::connect(upstream).await {
-                    let _ = up.set_nodelay(true);
-                    if up.write_all(&req.raw[..keep]).await.is_ok() {
-                        ex.forwarded = keep as u64;
+                if let Ok(up) = connect_upstream(&shared).await {
+                    let mut up = Some(up);
+                    let head_part = keep.min(head_len);
+                    let mut sent = 0;
+                    if let Some(u) = up.as_mut() {
+                        if u.write_all(&req.raw[..head_part]).await.is_ok() {
+                            sent = head_part;
+                        }
                     }
-                    let _ = up.flush().await;
-                    // Give the server a moment to take in what arrived, then
-                    // cut both sides.
-                    tokio::time::sleep(Duration::from_millis(2)).await;
-                    drop(up);
+                    if keep > head_len {
+                        if let Ok(b) =
+                            forward_body(&mut client, &body, &mut up, keep - head_len).await
+                        {
+                            sent += b;
+                        }
+                    }
+                    ex.forwarded = sent as u64;
+                    if let Some(mut u) = up {
+                        let _ = u.flush().await;
+                        // Give the server a moment to take in what arrived,
+                        // then cut both sides, the client perhaps mid-send.
+                        tokio::time::sleep(Duration::from_millis(2)).await;
+                        drop(u);
+                    }
                 }
                 record(ex);
                 return;
             }
-            Plan::LoseResponse => (0, 0, true),
+            _ => {}
+        }
+        let (stall_before, stall_after) = match plan {
             Plan::Relay {
                 stall_before,
                 stall_after,
-            } => (stall_before, stall_after, false),
+            } => (stall_before, stall_after),
+            Plan::StallPastTimeout {
+                before_server: true,
+                ms,
+            } => (ms, 0),
+            Plan::StallPastTimeout {
+                before_server: false,
+                ms,
+            } => (0, ms),
+            _ => (0, 0),
         };
         ex.stalled_ms = stall_before + stall_after;
         if stall_before > 0 {
             tokio::time::sleep(Duration::from_millis(stall_before)).await;
         }
-        let upstream = *lock(&shared.upstream);
         let resp = async {
-            let up = TcpStream::connect(upstream).await?;
-            up.set_nodelay(true)?;
+            let mut up = Some(connect_upstream(&shared).await?);
+            if let Some(u) = up.as_mut() {
+                u.write_all(&req.raw).await?;
+            }
+            forward_body(&mut client, &body, &mut up, usize::MAX).await?;
+            let up = up.expect("connected");
             let mut up = Conn::new(up);
-            up.stream.write_all(&req.raw).await?;
             up.stream.flush().await?;
             up.read_message(Some(&method)).await
         }
         .await;
-        ex.forwarded = req.raw.len() as u64;
+        ex.forwarded = raw_len as u64;
         let resp = match resp {
             Ok(Some(resp)) => resp,
             _ => {
@@ -633,13 +954,47 @@ async fn serve_client(client: TcpStream, shared: Arc<Shared>) {
             }
         };
         ex.status = status_of(&resp);
-        if lose {
-            ex.fate = Fate::LostResponse;
-            record(ex);
-            return;
+        ex.response_body = (resp.raw.len() - resp.head_len) as u64;
+        match plan {
+            Plan::LoseResponse => {
+                ex.fate = Fate::LostResponse;
+                record(ex);
+                return;
+            }
+            Plan::CutResponse { share } => {
+                let body_len = resp.raw.len() - resp.head_len;
+                let keep = resp.head_len
+                    + ((body_len as f64 * share) as usize).min(body_len.saturating_sub(1));
+                let _ = client.stream.write_all(&resp.raw[..keep]).await;
+                let _ = client.stream.flush().await;
+                ex.response = keep as u64;
+                ex.fate = Fate::CutResponse;
+                record(ex);
+                return;
+            }
+            Plan::Abandon => {
+                // The server has answered; hold the answer until the test
+                // drops the sync (the client's side closes) or 30 s pass.
+                let _ = shared.abandon_tx.send(());
+                let mut byte = [0u8; 1];
+                let _ =
+                    tokio::time::timeout(Duration::from_secs(30), client.stream.read(&mut byte))
+                        .await;
+                ex.fate = Fate::Abandoned;
+                record(ex);
+                return;
+            }
+            _ => {}
         }
         if stall_after > 0 {
             tokio::time::sleep(Duration::from_millis(stall_after)).await;
+        }
+        if matches!(plan, Plan::StallPastTimeout { .. }) {
+            // The client has given up by now: whatever it gets is too late.
+            ex.fate = Fate::StalledPastTimeout;
+            let _ = client.stream.write_all(&resp.raw).await;
+            record(ex);
+            return;
         }
         if client.stream.write_all(&resp.raw).await.is_err() {
             ex.fate = Fate::UpstreamFailed;

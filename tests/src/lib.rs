@@ -1,11 +1,16 @@
 //! Shared pieces of the cross-component tests and the benchmark command.
 
+pub mod balancer;
 pub mod centre;
 pub mod device;
 pub mod fault_proxy;
 pub mod load;
+pub mod object_store;
 pub mod photo_bench;
+pub mod postgres;
+pub mod power_loss;
 pub mod server;
+pub mod service;
 pub mod store_bench;
 pub mod sync_bench;
 

@@ -185,7 +185,10 @@ pub struct ListedCase {
     pub grid_id: Option<String>,
     pub reported_by: String,
     pub title: String,
+    /// The department's id (dispatch ops name departments by id).
     pub department: Option<String>,
+    #[serde(default)]
+    pub department_name: Option<String>,
     pub deadline: Option<i64>,
     pub updated_at: i64,
 }
@@ -336,8 +339,15 @@ impl ServerProcess {
 
     /// A server on an existing data folder (kept when the server stops).
     pub fn start_in(data_dir: &Path) -> Result<ServerProcess> {
+        Self::start_in_with_env(data_dir, &[])
+    }
+
+    /// Like [`Self::start_in`], with extra environment variables (an armed
+    /// abort point, `gridcase_core::failpoint::ENV`).
+    pub fn start_in_with_env(data_dir: &Path, env: &[(&str, &str)]) -> Result<ServerProcess> {
         let mut child = Command::new(server_bin()?)
             .env("GRIDCASE_DATA_DIR", data_dir)
+            .envs(env.iter().copied())
             .env("GRIDCASE_LOG", "info")
             // The tests chase by hand (`admin run-deadlines`): a scheduler
             // running on its own clock would add ops they do not expect.
@@ -442,7 +452,36 @@ impl ServerProcess {
         Ok(serde_json::from_str(&self.admin(&args)?)?)
     }
 
+    /// The id of the department named `name`, created (serving everywhere)
+    /// if the centre has none of that name yet: a dispatch must name one
+    /// that exists.
+    pub fn department_id(&self, name: &str) -> Result<String> {
+        let listed: Vec<serde_json::Value> =
+            serde_json::from_str(&self.admin(&["admin", "list-departments", "--json"])?)?;
+        if let Some(id) = listed
+            .iter()
+            .find(|d| d["name"] == name)
+            .and_then(|d| d["id"].as_str())
+        {
+            return Ok(id.to_string());
+        }
+        let created: serde_json::Value = serde_json::from_str(&self.admin(&[
+            "admin",
+            "create-department",
+            "--name",
+            name,
+            "--json",
+        ])?)?;
+        created["id"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| anyhow::anyhow!("create-department printed no id: {created}"))
+    }
+
+    /// 派单 to the department named `department` (created if need be).
     pub fn dispatch(&self, case: &CaseId, department: &str, hours: u32) -> Result<()> {
+        let department = self.department_id(department)?;
+        let department = department.as_str();
         let (case, hours) = (case.to_string(), hours.to_string());
         self.admin(&[
             "admin",
@@ -489,6 +528,34 @@ impl ServerProcess {
         std::fs::read_dir(self.data_dir.join("uploads"))
             .map(|d| d.flatten().map(|e| e.path()).collect())
             .unwrap_or_default()
+    }
+
+    /// Sends SIGTERM and returns at once (the server finishes what is in
+    /// flight, then exits: see [`Self::wait_exit`]).
+    pub fn terminate(&self) {
+        if let Some(child) = &self.child {
+            // SAFETY: kill(2) on our own child's pid.
+            unsafe {
+                libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+            }
+        }
+    }
+
+    /// Waits up to `timeout` for the process to end by itself (an abort
+    /// point, a shutdown); its status, or `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Result<Option<ExitStatus>> {
+        let started = Instant::now();
+        loop {
+            let child = self.child.as_mut().context("the server was stopped")?;
+            if let Some(status) = child.try_wait()? {
+                self.child = None;
+                return Ok(Some(status));
+            }
+            if started.elapsed() > timeout {
+                return Ok(None);
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// SIGTERM, then waits (up to 10 s) for a clean exit.

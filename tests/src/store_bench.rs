@@ -13,8 +13,12 @@ use gridcase_core::time::{now_millis, DAY, HOUR};
 use gridcase_core::{Case, GeoPoint, Location};
 
 pub struct StoreBenchReport {
+    /// Medians over interleaved rounds of one write each way.
     pub record_store: Duration,
     pub record_bare: Duration,
+    pub rounds: usize,
+    /// The filesystem the databases were on (tmpfs makes fsync free).
+    pub filesystem: String,
     pub cases: usize,
     pub queries: Vec<(String, Duration, usize)>,
 }
@@ -22,7 +26,9 @@ pub struct StoreBenchReport {
 impl StoreBenchReport {
     pub fn markdown_rows(&self) -> Vec<String> {
         let mut rows = vec![format!(
-            "| store: record a case + 3 photo rows + op (one transaction, synchronous=FULL) | {:.3} ms | bare rusqlite, same rows and pragmas: {:.3} ms | {:.2}× |",
+            "| store: record a case + 3 photo rows + op (one transaction, synchronous=FULL, on {}; median of {} interleaved rounds) | {:.3} ms | bare rusqlite, same rows and pragmas: {:.3} ms | {:.2}× |",
+            self.filesystem,
+            self.rounds,
             ms(self.record_store),
             ms(self.record_bare),
             self.record_store.as_secs_f64() / self.record_bare.as_secs_f64()
@@ -113,11 +119,11 @@ fn grid_of(case: &Case) -> Option<String> {
         .map(|l| format!("grid-{}", ((l.point.lat - 42.8) * 1000.0) as i64 % 20))
 }
 
-/// Records `n` cases with three photo rows each through the store, one
-/// transaction per case as the terminal does.
-fn record_through_store(store: &Store, n: usize, now: i64) -> Result<Duration> {
+/// Records cases `from..from + n` with three photo rows each through the
+/// store, one transaction per case as the terminal does; the mean per case.
+fn record_through_store(store: &Store, from: usize, n: usize, now: i64) -> Result<Duration> {
     let start = Instant::now();
-    for i in 0..n {
+    for i in from..from + n {
         let op = create_op(i, now);
         let rows: Vec<PhotoRow> = (0..3)
             .map(|k| PhotoRow {
@@ -137,14 +143,16 @@ fn record_through_store(store: &Store, n: usize, now: i64) -> Result<Duration> {
     Ok(start.elapsed() / n as u32)
 }
 
-/// The same rows written with plain rusqlite statements, same schema and pragmas.
-fn record_bare(path: &std::path::Path, n: usize, now: i64) -> Result<Duration> {
-    let mut conn = rusqlite::Connection::open(path)?;
-    conn.pragma_update(None, "journal_mode", "WAL")?;
-    conn.pragma_update(None, "synchronous", "FULL")?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
+/// The same rows written with plain rusqlite statements, same schema and
+/// pragmas, on a connection opened by [`bare_connection`].
+fn record_bare(
+    conn: &mut rusqlite::Connection,
+    from: usize,
+    n: usize,
+    now: i64,
+) -> Result<Duration> {
     let start = Instant::now();
-    for i in 0..n {
+    for i in from..from + n {
         let op = create_op(i, now);
         let OpKind::Create { draft } = &op.kind else {
             unreachable!()
@@ -208,19 +216,77 @@ fn record_bare(path: &std::path::Path, n: usize, now: i64) -> Result<Duration> {
     Ok(start.elapsed() / n as u32)
 }
 
+fn bare_connection(path: &std::path::Path) -> Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(path)?;
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    Ok(conn)
+}
+
+/// The name of the filesystem `path` is on, from `statfs` (Linux magic numbers).
+pub fn filesystem_of(path: &std::path::Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return "unknown".into();
+    };
+    // SAFETY: statfs fills the struct for a valid NUL-terminated path.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    if unsafe { libc::statfs(c.as_ptr(), &mut st) } != 0 {
+        return "unknown".into();
+    }
+    #[allow(clippy::unnecessary_cast)]
+    match st.f_type as i64 {
+        0x0102_1994 => "tmpfs (fsync is free)".into(),
+        0xEF53 => "ext4".into(),
+        0x5846_5342 => "xfs".into(),
+        0x9123_683E => "btrfs".into(),
+        0x794C_7630 => "overlayfs".into(),
+        0x0102_1997 => "9p".into(),
+        other => format!("filesystem 0x{other:x}"),
+    }
+}
+
+/// Where the store benchmark writes: `GRIDCASE_BENCH_DIR`, else `TMPDIR`.
+fn bench_dir() -> Result<tempfile::TempDir> {
+    Ok(match std::env::var_os("GRIDCASE_BENCH_DIR") {
+        Some(d) => {
+            std::fs::create_dir_all(&d)?;
+            tempfile::tempdir_in(d)?
+        }
+        None => tempfile::tempdir()?,
+    })
+}
+
 pub fn run(cases: usize) -> Result<StoreBenchReport> {
     let now = now_millis();
-    let dir = tempfile::tempdir()?;
+    let dir = bench_dir()?;
+    let filesystem = filesystem_of(dir.path());
+    eprintln!("store bench: in {} ({filesystem})", dir.path().display());
 
-    // Recording: through the store vs bare, each in its own fresh database.
-    let samples = 200;
-    let store_dir = dir.path().join("record-store");
-    let store = Store::open(&store_dir)?;
-    let record_store = record_through_store(&store, samples, now)?;
-    drop(store);
+    // Recording: through the store and bare, each on its own database, in
+    // interleaved rounds (so a noisy neighbour or the disk's mood hits both
+    // alike); the median of the rounds' means.
+    let (rounds, per_round) = (15, 20);
+    let store = Store::open(&dir.path().join("record-store"))?;
     let bare_dir = dir.path().join("record-bare");
     drop(Store::open(&bare_dir)?); // same schema
-    let record_bare = record_bare(&bare_dir.join("gridcase.sqlite3"), samples, now)?;
+    let mut bare = bare_connection(&bare_dir.join("gridcase.sqlite3"))?;
+    let (mut store_rounds, mut bare_rounds) = (Vec::new(), Vec::new());
+    for r in 0..rounds {
+        let from = r * per_round;
+        if r % 2 == 0 {
+            store_rounds.push(record_through_store(&store, from, per_round, now)?);
+            bare_rounds.push(record_bare(&mut bare, from, per_round, now)?);
+        } else {
+            bare_rounds.push(record_bare(&mut bare, from, per_round, now)?);
+            store_rounds.push(record_through_store(&store, from, per_round, now)?);
+        }
+    }
+    drop(store);
+    drop(bare);
+    let record_store = median(store_rounds);
+    let record_bare = median(bare_rounds);
 
     // Queries at scale: load `cases` cases in large transactions, a fifth
     // of them submitted, then time each list a grid leader opens.
@@ -349,6 +415,8 @@ pub fn run(cases: usize) -> Result<StoreBenchReport> {
     Ok(StoreBenchReport {
         record_store,
         record_bare,
+        rounds,
+        filesystem,
         cases,
         queries: results,
     })

@@ -1,38 +1,65 @@
-//! The grid leader's terminal is killed (SIGKILL: no cleanup, like a dead
-//! battery or the OS reclaiming the app) at random moments while recording
-//! cases with photos. After restart, every case the terminal had reported
-//! saved is there, whole, with its photo files; the database is intact; no
-//! step is duplicated; no file is left without its row.
+//! The grid leader's terminal dies (an abort: no cleanup, like the OS
+//! reclaiming the app) at each abort point of recording
+//! (`gridcase_core::failpoint`): before and after each COMMIT, between a
+//! photo's files and its row, each at its first passes (a case is three
+//! commits: create, photo, submit). Every run must end there. After restart,
+//! every case the terminal had reported saved is there, whole, with its photo
+//! files; the database is intact; no step is duplicated; no file is left
+//! without its row.
 
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use gridcase_core::failpoint;
 
 use gridcase_core::case::CaseStatus;
 use gridcase_core::ids::CaseId;
 use gridcase_core::store::CaseQuery;
 use gridcase_core::{Terminal, TerminalConfig};
 
-const KILLS: u64 = 20;
+fn plan() -> Vec<(&'static str, u64)> {
+    let points = [
+        failpoint::STORE_BEFORE_COMMIT,
+        failpoint::STORE_AFTER_COMMIT,
+        failpoint::PHOTO_BEFORE_ROW,
+    ];
+    let mut plan = Vec::new();
+    for point in points {
+        let passes = if point == failpoint::PHOTO_BEFORE_ROW {
+            1..=2
+        } else {
+            1..=4
+        };
+        plan.extend(passes.map(|n| (point, n)));
+    }
+    plan
+}
 
 #[test]
-fn nothing_saved_is_lost_when_the_terminal_is_killed() {
+fn nothing_saved_is_lost_when_the_terminal_dies_at_each_abort_point() {
     let dir = tempfile::tempdir().unwrap();
     let mut reported: Vec<CaseId> = Vec::new();
-    // Deterministic spread of kill delays (ms) so runs are comparable.
-    let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-    for _ in 0..KILLS {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let delay = Duration::from_millis(50 + seed % 1200);
+    let kills = plan().len();
+    for (point, pass) in plan() {
+        let armed = format!("{point}@{pass}");
         let mut child = Command::new(env!("CARGO_BIN_EXE_field-recorder"))
             .arg(dir.path())
+            .env(failpoint::ENV, &armed)
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let err = std::thread::spawn(move || {
+            BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<_>>()
+                .join("\n")
+        });
         let stdout = child.stdout.take().unwrap();
         let reader = std::thread::spawn(move || {
             BufReader::new(stdout)
@@ -41,9 +68,24 @@ fn nothing_saved_is_lost_when_the_terminal_is_killed() {
                 .filter_map(|l| CaseId::parse(&l).ok())
                 .collect::<Vec<_>>()
         });
-        std::thread::sleep(delay);
-        child.kill().unwrap(); // SIGKILL
-        child.wait().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break status;
+            }
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                panic!("{armed}: the recorder never reached its abort point");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let err = err.join().unwrap();
+        assert!(
+            status.signal() == Some(libc::SIGABRT)
+                && err.contains(&format!("failpoint {armed}: aborting")),
+            "{armed}: the recorder ended otherwise ({status}): {err}"
+        );
         reported.extend(reader.join().unwrap());
     }
     assert!(!reported.is_empty(), "the recorder never finished a case");
@@ -104,7 +146,7 @@ fn nothing_saved_is_lost_when_the_terminal_is_killed() {
     let on_disk: HashSet<_> = walk(&dir.path().join("photos")).into_iter().collect();
     assert_eq!(on_disk, files);
     eprintln!(
-        "{KILLS} kills: {} cases reported saved, {} in the store",
+        "{kills} crashes: {} cases reported saved, {} in the store",
         reported.len(),
         all.len()
     );

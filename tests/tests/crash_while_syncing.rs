@@ -1,61 +1,85 @@
-//! The grid leader's terminal is killed (SIGKILL: a dead battery, the OS
-//! reclaiming the app) at random moments while it records cases with photos
-//! and syncs after each one with the real `gridcase-server`: in the middle of
-//! photo intake, of an upload, of a push whose answer is on its way, of
-//! applying an answer. It restarts on the same folder each time. Afterwards
-//! one last sync, and:
+//! Crashes at the moments that matter, on both sides of a sync, against the
+//! real `gridcase-server`.
 //!
-//! - every case the terminal reported saved is on the server, received, with
-//!   its create, photo, submit and receive each exactly once;
-//! - the terminal holds exactly what the server shows it (same cases, states,
-//!   ops in the same order), its outbox is empty, nothing was refused;
-//! - no op or case is doubled anywhere; every photo file is on the server
-//!   complete and on the terminal, and no partial upload or stray file is left;
-//! - both databases pass integrity_check;
-//! - a colleague's terminal in the same grid sees every submitted case with
-//!   its photo.
+//! **The terminal.** `field-syncer` records cases with a camera photo (more
+//! than one upload chunk) and syncs after each one, forever; it is run with
+//! one abort point armed (`gridcase_core::failpoint`): before and after each
+//! COMMIT of its store, between a photo's files and its row, after an upload
+//! chunk, before the push that needs the photos; each at its first few
+//! passes. Every run must end at its abort point (a run that ends any other
+//! way fails the test), and restarts on the same folder.
 //!
-//! `GRIDCASE_CRASH_SEED` changes the kill moments; `GRIDCASE_CRASH_KILLS` their number.
+//! **The server.** The server runs with one of its abort points armed: before
+//! and after each COMMIT, after an upload chunk is written; a terminal
+//! (through a proxy that follows the restarted server) records and syncs
+//! until the server dies there, then the server comes back and the terminal
+//! syncs to the end.
+//!
+//! After every crash and at the end, against the test's own log of what was
+//! acknowledged (a case the terminal said it saved; an op the server said it
+//! accepted): nothing acknowledged is lost, no step is doubled (each case's
+//! steps, in order, are compared with what the test knows was done), every
+//! photo is whole on both sides, no partial upload or stray file is left, and
+//! both databases pass integrity_check.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
+use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
-use gridcase_core::ids::CaseId;
-use gridcase_tests::device::{compare_with_server, integrity_check, SimDevice, G01};
-use gridcase_tests::server::ServerProcess;
+use gridcase_core::failpoint;
+use gridcase_core::ids::{CaseId, OpId};
+use gridcase_tests::device::{
+    compare_with_server, integrity_check, point_in, read_device_view, SimDevice, G01,
+};
+use gridcase_tests::fault_proxy::FaultProxy;
+use gridcase_tests::server::{ServerProcess, ServerSnapshot};
 
-const DEFAULT_SEED: u64 = 0x5eed_c0de_2026;
-const DEFAULT_KILLS: usize = 50;
+/// A whole case's steps as the terminal records them and the server adds one.
+const WHOLE: [&str; 4] = ["create", "attach a photo to", "submit", "receive"];
+const TERMINAL_STEPS: [&str; 3] = ["create", "attach a photo to", "submit"];
 
-fn env_u64(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(default)
+/// Each terminal abort point and the passes at which it fires. A syncer's
+/// life, per case: three commits (create, photo row, submit), then the sync's
+/// commits (the push answer, the pull); so five passes of a commit point land
+/// on each kind of commit once.
+fn terminal_plan() -> Vec<(&'static str, u64)> {
+    let mut plan = Vec::new();
+    for &point in failpoint::TERMINAL {
+        let passes: &[u64] = match point {
+            failpoint::STORE_BEFORE_COMMIT | failpoint::STORE_AFTER_COMMIT => &[1, 2, 3, 4, 5],
+            failpoint::UPLOAD_AFTER_CHUNK => &[1, 2, 3],
+            _ => &[1, 2],
+        };
+        plan.extend(passes.iter().map(|&n| (point, n)));
+    }
+    plan
+}
+
+fn signal_of(status: std::process::ExitStatus) -> Option<i32> {
+    status.signal()
 }
 
 #[test]
-fn nothing_is_lost_or_doubled_when_the_terminal_is_killed_while_syncing() -> Result<()> {
+fn nothing_acknowledged_is_lost_or_doubled_when_the_terminal_dies_at_each_abort_point() -> Result<()>
+{
     let started = Instant::now();
     let server = ServerProcess::start()?;
-    let result = scenario(&server);
+    let result = terminal_scenario(&server);
     if result.is_err() {
         eprintln!("server log (tail):\n{}", server.log_tail());
     }
     result?;
     eprintln!(
-        "crash while syncing: {:.1} s",
+        "terminal abort points: {:.1} s",
         started.elapsed().as_secs_f64()
     );
     Ok(())
 }
 
-fn scenario(server: &ServerProcess) -> Result<()> {
-    let seed = env_u64("GRIDCASE_CRASH_SEED", DEFAULT_SEED);
-    let kills = env_u64("GRIDCASE_CRASH_KILLS", DEFAULT_KILLS as u64) as usize;
+fn terminal_scenario(server: &ServerProcess) -> Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -66,27 +90,20 @@ fn scenario(server: &ServerProcess) -> Result<()> {
         .prefix("gridcase-crash-")
         .tempdir()?;
     {
-        // Enrol once, in-process: a kill during enrolment would waste the code.
+        // Enrol once, in-process: a crash during enrolment would waste the code.
         let d = SimDevice::open_at(dir.path(), "crash-syncer")?;
         rt.block_on(d.enrol(&server.url, &leader.code))?;
         d.terminal.close();
     }
-
-    let mut rng = fastrand::Rng::with_seed(seed);
+    // The test's log: cases the terminal said were saved, in order.
     let mut recorded: Vec<CaseId> = Vec::new();
-    let mut synced: Vec<CaseId> = Vec::new();
-    let mut sync_failures = 0usize;
-    let mut killed_mid_sync = 0usize;
-    for _ in 0..kills {
-        // Kill points follow the syncer's progress, so that a slow machine
-        // still sees cases finish: after 0, 1 ("recorded": its sync is
-        // running) or 2 ("synced": the next case is being made) lines, plus
-        // a random delay (short after "recorded", to land inside the sync).
-        let wait_lines = rng.usize(0..=2);
-        let delay = Duration::from_millis(rng.u64(0..=if wait_lines == 1 { 120 } else { 350 }));
+    let mut synced = 0usize;
+    for (point, pass) in terminal_plan() {
+        let armed = format!("{point}@{pass}");
         let mut child = Command::new(env!("CARGO_BIN_EXE_field-syncer"))
             .arg(dir.path())
             .env("GRIDCASE_LOG", "warn")
+            .env(failpoint::ENV, &armed)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -94,13 +111,11 @@ fn scenario(server: &ServerProcess) -> Result<()> {
             .context("starting field-syncer")?;
         let stdout = child.stdout.take().expect("piped");
         let stderr = child.stderr.take().expect("piped");
-        let (tx, rx) = std::sync::mpsc::channel::<String>();
         let out = std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
+            BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .collect::<Vec<_>>()
         });
         let err = std::thread::spawn(move || {
             BufReader::new(stderr)
@@ -108,110 +123,70 @@ fn scenario(server: &ServerProcess) -> Result<()> {
                 .map_while(Result::ok)
                 .collect::<Vec<_>>()
         });
-        let mut lines = Vec::new();
-        while lines.len() < wait_lines {
-            match rx.recv_timeout(Duration::from_secs(60)) {
-                Ok(line) => lines.push(line),
-                Err(_) => break,
+        let deadline = Instant::now() + Duration::from_secs(120);
+        let status = loop {
+            if let Some(status) = child.try_wait()? {
+                break status;
             }
-        }
-        std::thread::sleep(delay);
-        if let Some(status) = child.try_wait()? {
-            let err = err.join().unwrap_or_default().join("\n");
-            bail!("field-syncer stopped by itself ({status}):\n{err}");
-        }
-        child.kill()?; // SIGKILL
-        child.wait()?;
-        let _ = out.join();
-        lines.extend(rx.try_iter());
-        // Killed after recording a case and before its sync finished.
-        if lines.last().is_some_and(|l| l.starts_with("recorded ")) {
-            killed_mid_sync += 1;
-        }
-        for line in lines {
+            if Instant::now() > deadline {
+                child.kill()?;
+                child.wait()?;
+                bail!("{armed}: the syncer never reached its abort point");
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let lines = out.join().unwrap_or_default();
+        let err = err.join().unwrap_or_default().join("\n");
+        // Where the crash landed is asserted, not counted: at the armed point.
+        ensure!(
+            signal_of(status) == Some(libc::SIGABRT)
+                && err.contains(&format!("failpoint {armed}: aborting")),
+            "{armed}: the syncer ended otherwise ({status}):\n{err}"
+        );
+        for line in &lines {
             let parse = |s: &str| CaseId::parse(s).map_err(|e| anyhow::anyhow!("{line}: {e}"));
             if let Some(id) = line.strip_prefix("recorded ") {
                 recorded.push(parse(id)?);
-            } else if let Some(id) = line.strip_prefix("synced ") {
-                synced.push(parse(id)?);
+            } else if line.starts_with("synced ") {
+                synced += 1;
             }
         }
-        sync_failures += err
-            .join()
-            .unwrap_or_default()
-            .iter()
-            .filter(|l| l.starts_with("sync failed"))
-            .count();
+        check_terminal_after_crash(dir.path(), &recorded).with_context(|| armed.clone())?;
     }
     ensure!(!recorded.is_empty(), "the syncer never finished a case");
     eprintln!(
-        "{kills} kills ({killed_mid_sync} during a sync): {} cases reported recorded, {} reported synced, {sync_failures} syncs failed",
-        recorded.len(),
-        synced.len()
-    );
-    let recorded_set: BTreeSet<CaseId> = recorded.iter().copied().collect();
-    ensure!(
-        recorded_set.len() == recorded.len(),
-        "a case id was printed twice"
-    );
-    ensure!(
-        synced.iter().all(|id| recorded_set.contains(id)),
-        "synced a case never recorded"
+        "{} crashes at abort points: {} cases reported saved, {synced} syncs reported done",
+        terminal_plan().len(),
+        recorded.len()
     );
 
-    // The terminal comes back once more and syncs to the end.
+    // The terminal comes back once more and syncs to the end; a colleague
+    // in the same grid syncs too.
     let device = SimDevice::open_at(dir.path(), "crash-syncer")?;
-    let waiting = device.terminal.store().outbox_len()?;
     rt.block_on(device.sync_until_idle(10))?;
     let witness = SimDevice::open("colleague")?;
     rt.block_on(witness.enrol(&server.url, &colleague.code))?;
     rt.block_on(witness.sync_until_idle(10))?;
-    eprintln!("the last sync sent {waiting} waiting ops");
 
     let snap = server.snapshot()?;
     let mut problems = Vec::new();
     for d in [&device, &witness] {
         match compare_with_server(d, &snap)? {
-            Ok(n) => {
-                eprintln!(
-                    "{}: {} cases, {} ops, {} photo files match the server",
-                    d.name, n.cases, n.ops, n.photos
-                );
-                if n.rejected > 0 {
-                    problems.push(format!("{}: {} ops refused", d.name, n.rejected));
-                }
+            Ok(n) if n.rejected > 0 => {
+                problems.push(format!("{}: {} ops refused", d.name, n.rejected))
             }
+            Ok(_) => {}
             Err(diffs) => problems.extend(diffs),
         }
     }
-    let account = device.account_id()?;
-    let mut ids = BTreeSet::new();
-    for o in &snap.ops {
-        if !ids.insert(o.op.id) {
-            problems.push(format!("op {} is on the server twice", o.op.id));
-        }
-    }
-    for (id, case) in &snap.cases {
-        let kinds: Vec<&str> = snap.ops_of(id).iter().map(|o| o.op.kind.name()).collect();
-        let whole = ["create", "attach a photo to", "submit", "receive"];
-        // A case killed half-way has a prefix of the whole story.
-        if case.reported_by != account || kinds.len() > whole.len() || kinds != whole[..kinds.len()]
-        {
-            problems.push(format!("case {id}: {kinds:?} by {}", case.reported_by));
-        }
-        if recorded_set.contains(id) && (kinds != whole || case.status != "received") {
-            problems.push(format!(
-                "reported case {id} is {} with {kinds:?}",
-                case.status
-            ));
-        }
-    }
+    problems.extend(server_problems(
+        server,
+        &snap,
+        &device.account_id()?,
+        &recorded,
+    )?);
     for id in &recorded {
-        if !snap.cases.contains_key(id) {
-            problems.push(format!("reported case {id} is not on the server"));
-        }
-        let seen = witness.terminal.case_detail_blocking(id);
-        match seen {
+        match witness.terminal.case_detail_blocking(id) {
             Ok(d) if d.photos.len() == 1 && d.photos[0].path.is_file() => {}
             Ok(d) => problems.push(format!(
                 "the colleague sees {id} with {} photos",
@@ -220,14 +195,17 @@ fn scenario(server: &ServerProcess) -> Result<()> {
             Err(e) => problems.push(format!("the colleague does not see {id}: {e}")),
         }
     }
-    // Photo files: the terminal has exactly those its rows name; the server
-    // has every one complete, and no partial upload.
-    let referenced = device.terminal.store().referenced_photo_files()?;
+    // Photo files: the terminal has exactly those its rows name.
+    let referenced: BTreeSet<String> = device
+        .terminal
+        .store()
+        .referenced_photo_files()?
+        .into_iter()
+        .collect();
     let on_disk: BTreeSet<String> = walk(&dir.path().join("photos"))
         .iter()
         .filter_map(|p| p.file_stem().and_then(|s| s.to_str()).map(str::to_string))
         .collect();
-    let referenced: BTreeSet<String> = referenced.into_iter().collect();
     if on_disk != referenced {
         problems.push(format!(
             "terminal: {} photo files on disk, {} referenced",
@@ -235,30 +213,225 @@ fn scenario(server: &ServerProcess) -> Result<()> {
             referenced.len()
         ));
     }
-    for sha in &referenced {
-        if server.photo_file(sha).is_none() {
-            problems.push(format!("server: photo file {sha} missing"));
-        }
-    }
-    let partial = server.partial_uploads();
-    if !partial.is_empty() {
-        problems.push(format!("server: partial uploads left: {partial:?}"));
-    }
     for db in [device.db_path(), server.db_path()] {
         let ok = integrity_check(&db)?;
         if ok != "ok" {
             problems.push(format!("{}: integrity_check: {ok}", db.display()));
         }
     }
-    eprintln!(
-        "server: {} cases ({} reported), {} ops",
-        snap.cases.len(),
-        recorded.len(),
-        snap.ops.len()
-    );
     if !problems.is_empty() {
         bail!("{} problems:\n{}", problems.len(), problems.join("\n"));
     }
+    Ok(())
+}
+
+/// Right after a crash, before anything runs on the folder again: every case
+/// the terminal said it saved is there with exactly its three steps, in
+/// order, and its photo's files; a case cut short holds a prefix of them.
+fn check_terminal_after_crash(dir: &std::path::Path, recorded: &[CaseId]) -> Result<()> {
+    let view = read_device_view(&dir.join("gridcase.sqlite3"))?;
+    for (id, case) in &view.cases {
+        let kinds: Vec<&str> = case
+            .ops
+            .iter()
+            .filter(|o| o.origin == "local")
+            .map(|o| o.op.kind.name())
+            .collect();
+        let whole = recorded.contains(id);
+        let fits = if whole {
+            kinds == TERMINAL_STEPS
+        } else {
+            // Not reported: cut short, or whole with the crash between its
+            // last commit and the report (after_commit).
+            kinds.len() <= TERMINAL_STEPS.len() && kinds == TERMINAL_STEPS[..kinds.len()]
+        };
+        ensure!(fits, "case {id} (reported saved: {whole}) holds {kinds:?}");
+        for (photo, thumb) in &case.photos {
+            for sha in [photo, thumb] {
+                let path = dir
+                    .join("photos")
+                    .join(&sha[..2])
+                    .join(format!("{sha}.jpg"));
+                let bytes = std::fs::read(&path)
+                    .with_context(|| format!("case {id}: photo file {sha} is missing"))?;
+                ensure!(
+                    gridcase_core::photo::sha256_hex(&bytes) == *sha,
+                    "case {id}: photo file {sha} is not whole"
+                );
+            }
+        }
+    }
+    for id in recorded {
+        let case = view
+            .cases
+            .get(id)
+            .with_context(|| format!("case {id}, reported saved, is gone"))?;
+        ensure!(case.photos.len() == 1, "case {id} lost its photo row");
+    }
+    Ok(())
+}
+
+/// The server's side: every case is the terminal's, its steps a prefix of the
+/// whole story (whole for every case reported saved), each op once, every
+/// photo file whole, no partial upload left.
+fn server_problems(
+    server: &ServerProcess,
+    snap: &ServerSnapshot,
+    account: &str,
+    recorded: &[CaseId],
+) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    let mut seen: BTreeMap<OpId, usize> = BTreeMap::new();
+    for o in &snap.ops {
+        *seen.entry(o.op.id).or_default() += 1;
+    }
+    problems.extend(
+        seen.iter()
+            .filter(|(_, n)| **n > 1)
+            .map(|(id, n)| format!("op {id} is on the server {n} times")),
+    );
+    for (id, case) in &snap.cases {
+        let kinds: Vec<&str> = snap.ops_of(id).iter().map(|o| o.op.kind.name()).collect();
+        if case.reported_by != account || kinds.len() > WHOLE.len() || kinds != WHOLE[..kinds.len()]
+        {
+            problems.push(format!("case {id}: {kinds:?} by {}", case.reported_by));
+        }
+        for o in snap.ops_of(id) {
+            if let gridcase_core::op::OpKind::AttachPhoto { photo, .. } = &o.op.kind {
+                for (sha, bytes) in [
+                    (&photo.sha256, photo.bytes),
+                    (&photo.thumb_sha256, photo.thumb_bytes),
+                ] {
+                    match server.photo_file(sha).map(std::fs::read) {
+                        Some(Ok(data))
+                            if data.len() as u64 == bytes
+                                && gridcase_core::photo::sha256_hex(&data) == *sha => {}
+                        _ => {
+                            problems.push(format!("server: photo file {sha} missing or not whole"))
+                        }
+                    }
+                }
+            }
+        }
+    }
+    for id in recorded {
+        match snap.cases.get(id) {
+            None => problems.push(format!("reported case {id} is not on the server")),
+            Some(c) => {
+                let kinds: Vec<&str> = snap.ops_of(id).iter().map(|o| o.op.kind.name()).collect();
+                if kinds != WHOLE || c.status != "received" {
+                    problems.push(format!("reported case {id} is {} with {kinds:?}", c.status));
+                }
+            }
+        }
+    }
+    let partial = server.partial_uploads();
+    if !partial.is_empty() {
+        problems.push(format!("server: partial uploads left: {partial:?}"));
+    }
+    Ok(problems)
+}
+
+/// Each server abort point and the passes at which it fires. A sync of a
+/// case with a photo writes the upload's chunks (two or three), then one
+/// commit for the push; the test's second case (no photo) one more commit.
+fn server_plan() -> Vec<(&'static str, u64)> {
+    let mut plan = Vec::new();
+    for &point in failpoint::SERVER {
+        let passes: &[u64] = match point {
+            failpoint::SERVER_AFTER_UPLOAD_CHUNK => &[1, 2],
+            _ => &[1, 2],
+        };
+        plan.extend(passes.iter().map(|&n| (point, n)));
+    }
+    plan
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nothing_acknowledged_is_lost_or_doubled_when_the_server_dies_at_each_abort_point(
+) -> Result<()> {
+    let started = Instant::now();
+    let tmp = tempfile::tempdir()?;
+    let data = tmp.path().join("data");
+    let grids = gridcase_tests::server::fixture_grids();
+    gridcase_tests::server::admin_in(
+        &data,
+        &["admin", "import-grids", grids.to_str().context("utf-8")?],
+    )?;
+    let mut server = ServerProcess::start_in(&data)?;
+    let proxy = FaultProxy::start(server.addr, 1).await?;
+    let leader = server.create_leader("服务器断电", &[G01])?;
+    let d = SimDevice::open("server-crash")?;
+    d.enrol(&proxy.url, &leader.code).await?;
+    let account = d.account_id()?;
+    server.stop()?;
+
+    // The test's log: what the terminal recorded, and which ops the server
+    // acknowledged (the terminal holds them as accepted).
+    let mut recorded: Vec<CaseId> = Vec::new();
+    let mut i = 0u64;
+    for (point, pass) in server_plan() {
+        let armed = format!("{point}@{pass}");
+        server = ServerProcess::start_in_with_env(&data, &[(failpoint::ENV, &armed)])?;
+        proxy.set_upstream(server.addr);
+        // Work until the server dies at its abort point.
+        let mut died = None;
+        for _ in 0..4 {
+            i += 1;
+            let case = d.new_case(&format!("服务器断电 {i}"), point_in(G01, i))?;
+            let photo = gridcase_tests::load::camera_photo(i);
+            d.add_photo(&case.id, photo).await?;
+            d.terminal.submit_case(&case.id)?;
+            recorded.push(case.id);
+            let _ = d.sync().await;
+            if let Some(status) = server.wait_exit(Duration::from_millis(200))? {
+                died = Some(status);
+                break;
+            }
+        }
+        let status = died.with_context(|| format!("{armed}: the server never got there"))?;
+        let log = server.log_tail();
+        ensure!(
+            status.signal() == Some(libc::SIGABRT),
+            "{armed}: the server ended otherwise ({status}):\n{log}"
+        );
+        let acknowledged: BTreeSet<OpId> = d
+            .view()?
+            .cases
+            .values()
+            .flat_map(|c| c.ops.iter())
+            .filter(|o| o.origin == "local" && o.server_seq.is_some())
+            .map(|o| o.op.id)
+            .collect();
+        // What the server acknowledged before it died is there after it.
+        let snap = ServerSnapshot::read(&data.join("gridcase.db"))?;
+        let held: BTreeSet<OpId> = snap.ops.iter().map(|o| o.op.id).collect();
+        let lost: Vec<_> = acknowledged.difference(&held).collect();
+        ensure!(lost.is_empty(), "{armed}: acknowledged ops lost: {lost:?}");
+
+        // Back up; the terminal sends what waits, once.
+        server = ServerProcess::start_in(&data)?;
+        proxy.set_upstream(server.addr);
+        d.sync_until_idle_retrying(10)
+            .await
+            .context(armed.clone())?;
+        let snap = server.snapshot()?;
+        let problems = server_problems(&server, &snap, &account, &recorded)?;
+        ensure!(problems.is_empty(), "{armed}:\n{}", problems.join("\n"));
+        match compare_with_server(&d, &snap)? {
+            Ok(n) => ensure!(n.rejected == 0, "{armed}: {} ops refused", n.rejected),
+            Err(diffs) => bail!("{armed}:\n{}", diffs.join("\n")),
+        }
+        server.stop()?;
+    }
+    let ok = integrity_check(&data.join("gridcase.db"))?;
+    ensure!(ok == "ok", "integrity_check: {ok}");
+    eprintln!(
+        "server abort points: {} crashes, {} cases, {:.1} s",
+        server_plan().len(),
+        recorded.len(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 

@@ -16,7 +16,8 @@ use gridcase_core::case::{CaseStatus, Face};
 use gridcase_core::ids::CaseId;
 use gridcase_core::op::{OpKind, Role};
 use gridcase_core::sync::SyncError;
-use gridcase_core::time::{now_millis, DAY, HOUR};
+use gridcase_core::time::{now_millis, DAY, HOUR, MINUTE};
+use gridcase_core::zone::Zone;
 use gridcase_tests::centre::{open_rating_page, rate_on_page, staff_the_centre, CentreClient};
 use gridcase_tests::device::{point_in, SimDevice, G01};
 use gridcase_tests::sample_jpeg;
@@ -191,13 +192,22 @@ async fn happy_path(l: &Loop) -> Result<()> {
         .await?;
     ensure!(status == StatusCode::OK && jpeg.starts_with(&[0xFF, 0xD8]));
 
-    // Dispatched with a deadline two hours ahead: near it already.
+    // Dispatched with a deadline two hours ahead: near it in its last quarter.
     let deadline = now_millis() + 2 * HOUR;
     l.dispatch(&id, deadline).await?;
     ensure!(l.handler.queue_row("mine=true", &sid).await?.is_some());
-
-    // The scheduler's pass chases it; the chase reaches the terminal.
     let said = l.server.admin(&["admin", "run-deadlines"])?;
+    ensure!(
+        said.contains("chased 0 near"),
+        "not near right after dispatch: {said}"
+    );
+
+    // The scheduler's pass 1 h 40 min later chases it; the chase reaches the
+    // terminal.
+    let later = Zone::default().format_minute(now_millis() + 100 * MINUTE);
+    let said = l
+        .server
+        .admin(&["admin", "run-deadlines", "--at", &later])?;
     ensure!(
         said.contains("chased 1 near their deadline"),
         "run-deadlines: {said}"
@@ -211,7 +221,7 @@ async fn happy_path(l: &Loop) -> Result<()> {
         seen.case.status
     );
     ensure!(seen.case.deadline == Some(deadline));
-    ensure!(seen.case.department.as_deref() == Some("市政"));
+    ensure!(seen.case.department.as_deref() == Some(l.department_id.as_str()));
     ensure!(seen.case.chase_count == 1);
     ensure!(
         seen.timeline
@@ -248,7 +258,9 @@ async fn happy_path(l: &Loop) -> Result<()> {
     // The resident opens it on their phone: the case, nothing private.
     let page = open_rating_page(&link.url).await?;
     ensure!(page.status == StatusCode::OK, "{}", page.status);
-    ensure!(page.html.contains("暴雨后下水井塌陷") && page.html.contains("满意"));
+    // Its kind (the title only of a problem in public space: the page is public).
+    let category = l.on_terminal(&id).await?.case.category;
+    ensure!(page.html.contains(category.name_zh()) && page.html.contains("满意"));
     ensure!(
         !page.html.contains("居民反映"),
         "the page shows the description"

@@ -153,7 +153,8 @@ async fn scenario(server: &ServerProcess) -> Result<()> {
     );
     let d = a.terminal.case_detail_blocking(&manhole.id)?;
     ensure!(d.case.status == CaseStatus::Resolved, "{:?}", d.case.status);
-    ensure!(d.case.department.as_deref() == Some("市政管理处"));
+    let municipal = server.department_id("市政管理处")?;
+    ensure!(d.case.department.as_deref() == Some(municipal.as_str()));
     ensure!(d.case.chase_count == 1 && d.case.deadline.is_some());
     let kinds: Vec<&str> = d.timeline.iter().map(|e| e.op.kind.name()).collect();
     ensure!(
@@ -195,7 +196,7 @@ async fn scenario(server: &ServerProcess) -> Result<()> {
         "the server lists it as {}",
         row.status
     );
-    ensure!(row.department.as_deref() == Some("市政管理处"));
+    ensure!(row.department_name.as_deref() == Some("市政管理处"));
 
     // B sees the outcome, with the follow-up photo.
     b.sync_until_idle(4).await?;

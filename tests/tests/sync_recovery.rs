@@ -306,3 +306,93 @@ async fn a_case_moved_to_another_grid_leaves_the_old_grids_terminals() -> Result
     }
     Ok(())
 }
+
+/// A new map moves a case out of G01 while a G01 colleague holds unsent work
+/// on it (an on-site check made offline). The colleague's terminal keeps the
+/// case and its step: the server refuses the step (the case is no longer the
+/// colleague's to see), and the refusal shows on the timeline with its
+/// reason; nothing the colleague did is dropped silently. The reporter and
+/// the new grid see the case as the server has it, without that step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_case_leaving_a_grid_keeps_the_unsent_work_on_it() -> Result<()> {
+    let server = ServerProcess::start()?;
+    let a = SimDevice::open("g1-reporter")?;
+    let b = SimDevice::open("g1-colleague")?;
+    let c = SimDevice::open("g2-leader")?;
+    for (d, grid) in [(&a, G01), (&b, G01), (&c, G02)] {
+        let leader = server.create_leader(&d.name, &[grid])?;
+        d.enrol(&server.url, &leader.code).await?;
+    }
+    let case = a.new_case("围墙开裂", point_in(G01, 5))?;
+    a.terminal.submit_case(&case.id)?;
+    a.sync_until_idle(4).await?;
+    server.dispatch(&case.id, "住建局", 24)?;
+    server.resolve(&case.id, "已加固")?;
+    b.sync_until_idle(4).await?;
+    ensure!(b.terminal.case_detail_blocking(&case.id)?.case.status == CaseStatus::Resolved);
+
+    // Offline, the colleague checks it on site; meanwhile the map moves it.
+    b.terminal
+        .verify_case(&case.id, false, "裂缝仍在扩大", vec![], None)?;
+    let file = tempfile::NamedTempFile::new()?;
+    std::fs::write(file.path(), swapped_map()?)?;
+    server.admin(&[
+        "admin",
+        "import-grids",
+        file.path().to_str().context("utf-8")?,
+    ])?;
+
+    let r = b.sync().await?;
+    ensure!(r.ops_rejected == 1 && r.ops_waiting == 0, "{r:?}");
+    b.sync_until_idle(4).await?;
+    let kept = b
+        .terminal
+        .case_detail_blocking(&case.id)
+        .context("the colleague's terminal dropped the case with its unsent step")?;
+    ensure!(
+        b.listed_case_ids()?.contains(&case.id),
+        "the case is hidden from the colleague's list"
+    );
+    let refused: Vec<_> = kept
+        .timeline
+        .iter()
+        .filter(|e| e.sync == OpSyncState::Rejected)
+        .collect();
+    ensure!(
+        refused.len() == 1 && refused[0].op.kind.name() == "verify",
+        "the refused check is on the timeline: {:?}",
+        kept.timeline
+            .iter()
+            .map(|e| (e.op.kind.name(), e.sync))
+            .collect::<Vec<_>>()
+    );
+    ensure!(
+        refused[0]
+            .reject_reason
+            .as_deref()
+            .is_some_and(|r| !r.is_empty()),
+        "with its reason: {:?}",
+        refused[0].reject_reason
+    );
+    // The server never took the step; the others see its state.
+    for d in [&a, &c] {
+        d.sync_until_idle(4).await?;
+        let seen = d.terminal.case_detail_blocking(&case.id)?;
+        ensure!(
+            seen.case.status == CaseStatus::Resolved,
+            "{} shows {:?}",
+            d.name,
+            seen.case.status
+        );
+        ensure!(check_same(d, &server)? == 0, "{} differs", d.name);
+    }
+    let on_server = server.snapshot()?;
+    ensure!(
+        on_server
+            .ops_of(&case.id)
+            .iter()
+            .all(|o| o.op.kind.name() != "verify"),
+        "the server holds the refused check"
+    );
+    Ok(())
+}

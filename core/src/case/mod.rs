@@ -104,6 +104,39 @@ impl CaseStatus {
                 | CaseStatus::Reopened
         )
     }
+
+    /// Whether a deadline the centre set is running: the case was dispatched
+    /// and nobody has reported it resolved since (escalated or reopened ones
+    /// included). What the centre chases.
+    pub fn runs_against_centre_deadline(self) -> bool {
+        self.awaits_handling() && !matches!(self, CaseStatus::Submitted | CaseStatus::Received)
+    }
+
+    /// Whether the department's work is waiting: what a handler still has to
+    /// finish on a case dispatched to them.
+    pub fn awaits_department(self) -> bool {
+        matches!(
+            self,
+            CaseStatus::Dispatched | CaseStatus::InProgress | CaseStatus::Reopened
+        )
+    }
+
+    /// Whether the department reported it resolved and nobody reopened it
+    /// since (checked on site or not yet).
+    pub fn is_resolved(self) -> bool {
+        matches!(
+            self,
+            CaseStatus::Resolved | CaseStatus::Verified | CaseStatus::Rated | CaseStatus::Closed
+        )
+    }
+
+    /// Whether the grid leader confirmed on site that it is done.
+    pub fn is_done_on_site(self) -> bool {
+        matches!(
+            self,
+            CaseStatus::Verified | CaseStatus::Rated | CaseStatus::Closed
+        )
+    }
 }
 
 impl std::fmt::Display for CaseStatus {

@@ -22,6 +22,7 @@ pub fn operation_name(kind: &OpKind) -> &'static str {
         OpKind::Verify { .. } => "verify",
         OpKind::Rate { .. } => "rate",
         OpKind::Close => "close",
+        OpKind::Place { .. } => "place",
     }
 }
 
@@ -41,6 +42,7 @@ fn roles_for(kind: &OpKind) -> &'static [Role] {
         OpKind::Escalate { .. } | OpKind::Chase { .. } | OpKind::Close => &[Dispatcher, System],
         OpKind::Verify { .. } => &[GridLeader],
         OpKind::Rate { .. } => &[Resident],
+        OpKind::Place { .. } => &[Dispatcher],
     }
 }
 
@@ -96,6 +98,8 @@ pub fn next_status(
             super::Face::Frowny => Reopened,
         }),
         (OpKind::Close, Verified | Rated) => Some(Closed),
+        // Filing a case under a grid changes who sees it, not where it stands.
+        (OpKind::Place { .. }, s) if !s.is_final() && s != Draft => Some(s),
         _ => None,
     };
     next.ok_or(TransitionError::NotAllowedInStatus { operation, status })

@@ -106,9 +106,16 @@ impl PhotoLibrary {
             let mut f = File::create(&tmp)?;
             f.write_all(bytes)?;
             f.sync_all()?;
+            crate::durability::note(crate::durability::FsEvent::Synced(&tmp));
             drop(f);
             fs::rename(&tmp, &path)?;
-            sync_dir(&dir)
+            crate::durability::note(crate::durability::FsEvent::Renamed {
+                from: &tmp,
+                to: &path,
+            });
+            sync_dir(&dir)?;
+            crate::durability::note(crate::durability::FsEvent::DirSynced(&dir));
+            Ok(())
         })();
         if result.is_err() {
             let _ = fs::remove_file(&tmp);

@@ -110,7 +110,9 @@ impl Store {
         let mut conn = self.writer.lock().unwrap_or_else(|e| e.into_inner());
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
         let out = f(&tx)?;
+        crate::failpoint::hit(crate::failpoint::STORE_BEFORE_COMMIT);
         tx.commit()?;
+        crate::failpoint::hit(crate::failpoint::STORE_AFTER_COMMIT);
         Ok(out)
     }
 

@@ -422,3 +422,28 @@ mod lists {
         assert!(matches!(err, StoreError::Invalid(ref e) if e.field == "page_size"));
     }
 }
+
+/// The durability settings, read from the store's own connections (they are
+/// per connection, so a fresh connection would not show them): WAL, a full
+/// sync at each commit (a commit that returned survives a dead battery), and
+/// foreign keys enforced, on the writer and on the readers.
+#[test]
+fn the_store_runs_in_wal_with_full_sync_and_foreign_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let (mode, sync, fk) = store
+        .write(|tx| {
+            let mode: String = tx.pragma_query_value(None, "journal_mode", |r| r.get(0))?;
+            let sync: i64 = tx.pragma_query_value(None, "synchronous", |r| r.get(0))?;
+            let fk: bool = tx.pragma_query_value(None, "foreign_keys", |r| r.get(0))?;
+            Ok((mode, sync, fk))
+        })
+        .unwrap();
+    assert_eq!(mode, "wal");
+    assert_eq!(sync, 2, "synchronous=FULL");
+    assert!(fk, "foreign_keys=ON on the writer");
+    let fk: bool = store
+        .read(|c| Ok(c.pragma_query_value(None, "foreign_keys", |r| r.get(0))?))
+        .unwrap();
+    assert!(fk, "foreign_keys=ON on a reader");
+}

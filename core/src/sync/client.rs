@@ -30,10 +30,10 @@ pub(crate) struct Wire {
 impl SyncClient {
     /// The HTTP client a terminal keeps for its whole life (see
     /// `Terminal::sync_client`).
-    pub fn http() -> Result<reqwest::Client, SyncError> {
+    pub fn http(timeout: Duration) -> Result<reqwest::Client, SyncError> {
         reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(10))
-            .timeout(Duration::from_secs(60))
+            .connect_timeout(Duration::from_secs(10).min(timeout))
+            .timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(30))
             .user_agent(concat!("gridcase/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -37,6 +37,11 @@ pub struct TerminalConfig {
     /// How far ahead a proposed deadline may be.
     pub deadline_horizon: Millis,
     pub photo: PhotoConfig,
+    /// Seeds the jitter of sync retries and backoff; `None`: a seed from the
+    /// OS. Tests fix it so that a failing run waits the same way again.
+    pub sync_seed: Option<u64>,
+    /// How long one sync request may take before it counts as lost.
+    pub request_timeout: std::time::Duration,
 }
 
 impl TerminalConfig {
@@ -45,6 +50,8 @@ impl TerminalConfig {
             actor_id: actor_id.into(),
             deadline_horizon: DEFAULT_HORIZON,
             photo: PhotoConfig::default(),
+            sync_seed: None,
+            request_timeout: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -129,6 +136,9 @@ struct Inner {
     sync: tokio::sync::Mutex<sync::Backoff>,
     #[cfg(feature = "sync")]
     http: std::sync::OnceLock<reqwest::Client>,
+    /// The sync engine's jitter (see [`TerminalConfig::sync_seed`]).
+    #[cfg(feature = "sync")]
+    jitter: std::sync::Mutex<fastrand::Rng>,
 }
 
 impl Terminal {
@@ -154,6 +164,11 @@ impl Terminal {
             None => config.actor_id.clone(),
         };
         let zone = zone_named(store.time_zone()?.as_deref());
+        #[cfg(feature = "sync")]
+        let jitter = std::sync::Mutex::new(match config.sync_seed {
+            Some(seed) => fastrand::Rng::with_seed(seed),
+            None => fastrand::Rng::new(),
+        });
         let terminal = Self {
             inner: Arc::new(Inner {
                 store,
@@ -167,6 +182,8 @@ impl Terminal {
                 sync: Default::default(),
                 #[cfg(feature = "sync")]
                 http: Default::default(),
+                #[cfg(feature = "sync")]
+                jitter,
             }),
         };
         if account.is_some() {
@@ -587,6 +604,9 @@ impl Terminal {
             lib.write(&p.sha256, &p.jpeg)?;
             lib.write(&p.thumb_sha256, &p.thumb)?;
         }
+        // Files written, rows not yet: a crash here must leave no photo row
+        // and only files the next open collects.
+        crate::failpoint::hit(crate::failpoint::PHOTO_BEFORE_ROW);
         Ok(())
     }
 

@@ -4,7 +4,7 @@
 //! safely: every answer is applied in one transaction, and anything not
 //! applied is simply exchanged again next time.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::{Error, Terminal};
@@ -33,13 +33,17 @@ pub(super) struct Backoff {
 impl Backoff {
     /// How long to wait before the next automatic sync: exponential with full
     /// jitter (so 2,000 terminals coming back online do not hammer the server in step).
-    fn delay(&self) -> Duration {
+    fn delay(&self, jitter: &Mutex<fastrand::Rng>) -> Duration {
         if self.failures == 0 {
             return Duration::ZERO;
         }
         let cap_ms = (1_000u64 << self.failures.min(9)).min(300_000);
-        Duration::from_millis(fastrand::u64(cap_ms / 2..=cap_ms))
+        Duration::from_millis(lock(jitter).u64(cap_ms / 2..=cap_ms))
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Terminal {
@@ -54,7 +58,7 @@ impl Terminal {
         let http = match self.inner.http.get() {
             Some(http) => http.clone(),
             None => {
-                let http = SyncClient::http()?;
+                let http = SyncClient::http(self.inner.config.request_timeout)?;
                 self.inner.http.get_or_init(|| http).clone()
             }
         };
@@ -81,7 +85,7 @@ impl Terminal {
             enrolment_key: Some(self.inner.store.enrolment_key()?),
         };
         let mut report = SyncReport::default();
-        let resp = retry(&mut report, || client.enrol(&request)).await?;
+        let resp = retry(&self.inner.jitter, &mut report, || client.enrol(&request)).await?;
         let account = SyncAccount {
             server_url: server_url.trim_end_matches('/').to_owned(),
             device_id: resp.device_id,
@@ -126,7 +130,7 @@ impl Terminal {
         client: &SyncClient,
         report: &mut SyncReport,
     ) -> Result<(), SyncError> {
-        let (geojson, version) = retry(report, || client.grids()).await?;
+        let (geojson, version) = retry(&self.inner.jitter, report, || client.grids()).await?;
         match self.load_grids(&geojson) {
             Ok(_) => self.inner.store.save_grid_map_version(version)?,
             // Not retried until the server's map changes: the same file would
@@ -142,7 +146,7 @@ impl Terminal {
     /// How long an app should wait before syncing again by itself, after the
     /// failures so far (zero after a success).
     pub async fn next_sync_delay(&self) -> Duration {
-        self.inner.sync.lock().await.delay()
+        self.inner.sync.lock().await.delay(&self.inner.jitter)
     }
 
     /// Pushes everything waiting, uploads its photos, pulls what changed.
@@ -188,7 +192,10 @@ impl Terminal {
         let client = self.sync_client(&account.server_url, Some(account.token))?;
         // A retry after a lost answer makes a second link; the first simply
         // expires unused.
-        retry(&mut SyncReport::default(), || client.rating_link(case_id)).await
+        retry(&self.inner.jitter, &mut SyncReport::default(), || {
+            client.rating_link(case_id)
+        })
+        .await
     }
 
     async fn sync_round(
@@ -230,7 +237,10 @@ impl Terminal {
                     pull_limit: MAX_PULL_OPS,
                     history: state.history.clone(),
                 };
-                let resp = retry(&mut report, || client.sync(&request)).await?;
+                if !push.is_empty() {
+                    crate::failpoint::hit(crate::failpoint::SYNC_BEFORE_PUSH);
+                }
+                let resp = retry(&self.inner.jitter, &mut report, || client.sync(&request)).await?;
                 if resp.results.len() > push.len()
                     || resp
                         .results
@@ -331,7 +341,7 @@ impl Terminal {
         let mut done = 0u64;
         tell(SyncPhase::UploadingPhotos, done, total);
         for (sha, size) in files {
-            let status = retry(report, || client.upload_status(&sha)).await?;
+            let status = retry(&self.inner.jitter, report, || client.upload_status(&sha)).await?;
             if status.complete {
                 done += size;
                 tell(SyncPhase::UploadingPhotos, done, total);
@@ -348,6 +358,7 @@ impl Terminal {
                 let result = client.upload(&sha, offset, bytes.len() as u64, chunk).await;
                 match result {
                     Ok(status) => {
+                        crate::failpoint::hit(crate::failpoint::UPLOAD_AFTER_CHUNK);
                         report.photo_bytes_sent += sent;
                         done += status.received.saturating_sub(offset);
                         offset = status.received;
@@ -359,8 +370,10 @@ impl Terminal {
                         // Ask the server where to continue: it keeps what arrived.
                         report.retries += 1;
                         report.photo_bytes_sent += sent;
-                        tokio::time::sleep(retry_delay(report.retries)).await;
-                        let status = retry(report, || client.upload_status(&sha)).await?;
+                        tokio::time::sleep(retry_delay(&self.inner.jitter, report.retries)).await;
+                        let status =
+                            retry(&self.inner.jitter, report, || client.upload_status(&sha))
+                                .await?;
                         done = done.saturating_sub(offset) + status.received;
                         offset = status.received;
                         if status.complete {
@@ -376,8 +389,10 @@ impl Terminal {
                         ) && report.retries < ATTEMPTS * 8 =>
                     {
                         report.retries += 1;
-                        tokio::time::sleep(retry_delay(report.retries)).await;
-                        let status = retry(report, || client.upload_status(&sha)).await?;
+                        tokio::time::sleep(retry_delay(&self.inner.jitter, report.retries)).await;
+                        let status =
+                            retry(&self.inner.jitter, report, || client.upload_status(&sha))
+                                .await?;
                         done = done.saturating_sub(offset) + status.received;
                         offset = status.received;
                         if status.complete {
@@ -404,7 +419,7 @@ impl Terminal {
         for (i, sha) in wanted.into_iter().enumerate() {
             tell(SyncPhase::DownloadingPhotos, i as u64, total);
             if !self.inner.photos.contains(&sha) {
-                let bytes = retry(report, || client.download(&sha)).await?;
+                let bytes = retry(&self.inner.jitter, report, || client.download(&sha)).await?;
                 if sha256_hex(&bytes) != sha {
                     return Err(SyncError::Protocol {
                         reason: "a downloaded photo does not match its hash".into(),
@@ -435,13 +450,17 @@ fn not_awaiting_rating(status: CaseStatus) -> SyncError {
     }
 }
 
-fn retry_delay(attempt: u32) -> Duration {
+fn retry_delay(jitter: &Mutex<fastrand::Rng>, attempt: u32) -> Duration {
     let cap = 100u64 << attempt.min(6);
-    Duration::from_millis(fastrand::u64(cap / 2..=cap))
+    Duration::from_millis(lock(jitter).u64(cap / 2..=cap))
 }
 
 /// Runs a request, retrying transient failures a few times with jittered backoff.
-async fn retry<T, F, Fut>(report: &mut SyncReport, mut f: F) -> Result<T, SyncError>
+async fn retry<T, F, Fut>(
+    jitter: &Mutex<fastrand::Rng>,
+    report: &mut SyncReport,
+    mut f: F,
+) -> Result<T, SyncError>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, SyncError>>,
@@ -453,7 +472,7 @@ where
                 attempt += 1;
                 report.retries += 1;
                 tracing::debug!(error = %e, attempt, "sync request failed; retrying");
-                tokio::time::sleep(retry_delay(attempt)).await;
+                tokio::time::sleep(retry_delay(jitter, attempt)).await;
             }
             other => return other,
         }

@@ -246,7 +246,8 @@ fn the_listener_hears_every_change() {
     t.submit_case(&case.id).unwrap();
     assert_eq!(*heard.0.lock().unwrap(), vec![case.id, case.id]);
     // A refused change is not a change.
-    let _ = t.submit_case(&case.id);
+    let again = t.submit_case(&case.id);
+    assert!(matches!(again, Err(Error::NotAllowed(_))), "{again:?}");
     assert_eq!(heard.0.lock().unwrap().len(), 2);
 }
 

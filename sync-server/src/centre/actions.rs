@@ -1,18 +1,18 @@
 //! The centre's steps on a case: dispatch (and reassign), accept, progress,
-//! resolve, escalate, chase, cancel and close. Each is one op, recorded in one
+//! resolve, escalate, chase, cancel, close, and placing a case outside every
+//! grid in one. Each is one op, recorded in one
 //! write transaction through the rules every terminal runs; [`Staff`] decides
 //! who may take it, [`gridcase_core::case::next_status`] whether the case
 //! allows it now.
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
 use axum::Json;
 use gridcase_core::case::{next_status, Case, CaseStatus};
-use gridcase_core::error::DomainError;
-use gridcase_core::grid::GridMap;
+use gridcase_core::grid::{GridMap, UnitLevel};
 use gridcase_core::ids::CaseId;
 use gridcase_core::op::{Actor, OpKind, PhotoRef, Role};
 use gridcase_core::time::{now_millis, Millis};
+use gridcase_core::zone::Zone;
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
@@ -21,7 +21,7 @@ use super::session::StaffPost;
 use super::staff::{self, Staff, StaffRole};
 use super::CentreConfig;
 use crate::cases::{self, SERVER_ACTOR_ID};
-use crate::error::{codes, rejection_code, AppError};
+use crate::error::{reasons, refused, AppError};
 use crate::AppState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -35,10 +35,11 @@ pub enum Action {
     Chase,
     Cancel,
     Close,
+    Place,
 }
 
 impl Action {
-    pub const ALL: [Action; 8] = [
+    pub const ALL: [Action; 9] = [
         Action::Dispatch,
         Action::Accept,
         Action::Progress,
@@ -47,6 +48,7 @@ impl Action {
         Action::Chase,
         Action::Cancel,
         Action::Close,
+        Action::Place,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -59,6 +61,7 @@ impl Action {
             Action::Chase => "chase",
             Action::Cancel => "cancel",
             Action::Close => "close",
+            Action::Place => "place",
         }
     }
 
@@ -97,6 +100,10 @@ impl Action {
                 reason: String::new(),
             },
             Action::Close => OpKind::Close,
+            Action::Place => OpKind::Place {
+                grid_id: "-".into(),
+                note: String::new(),
+            },
         }
     }
 }
@@ -108,7 +115,12 @@ pub struct ActionBody {
     pub department_id: Option<String>,
     /// Dispatch: by when, UTC milliseconds; the grid leader's proposal if absent.
     pub deadline: Option<Millis>,
-    /// Dispatch, progress, resolve, chase.
+    /// Dispatch: by when, as a wall-clock time on the deployment's zone
+    /// (`2026-12-01T18:00`, what a date-time picker gives); instead of `deadline`.
+    pub deadline_local: Option<String>,
+    /// Place: the grid to file a case outside every grid under.
+    pub grid_id: Option<String>,
+    /// Dispatch, progress, resolve, chase, place.
     pub note: Option<String>,
     /// Escalate, cancel: why (required).
     pub reason: Option<String>,
@@ -124,42 +136,38 @@ pub struct Recorded {
     pub escalated: bool,
 }
 
-fn forbidden(message: &str) -> AppError {
-    AppError::new(StatusCode::FORBIDDEN, codes::FORBIDDEN, message)
-}
-
-fn refused(e: DomainError) -> AppError {
-    match &e {
-        DomainError::Invalid(i) => AppError::invalid(i.field, i.reason.clone()),
-        DomainError::Transition(_) => {
-            AppError::new(StatusCode::CONFLICT, rejection_code(&e), e.to_string())
-        }
-    }
-}
-
 /// Whether `staff` is the one to take `action` on a case standing at `desk`
 /// (whatever its status): `Err` says why not.
 fn check_may(staff: &Staff, map: &GridMap, action: Action, desk: &Desk) -> Result<(), AppError> {
     match staff.role {
-        StaffRole::Supervisor => Err(forbidden("a supervisor's view is read-only")),
+        StaffRole::Supervisor => Err(AppError::forbidden(
+            reasons::READ_ONLY,
+            "a supervisor's view is read-only",
+        )),
         StaffRole::Department if action.by_department() => {
             if staff.owns_department(desk.department_id.as_deref()) {
                 Ok(())
             } else {
-                Err(forbidden(
+                Err(AppError::forbidden(
+                    reasons::DEPARTMENT_ONLY,
                     "only the department the case is dispatched to may do this",
                 ))
             }
         }
-        StaffRole::Department => Err(forbidden("only a dispatcher may do this")),
-        StaffRole::Dispatcher if action.by_department() => Err(forbidden(
+        StaffRole::Department => Err(AppError::forbidden(
+            reasons::DISPATCHER_ONLY,
+            "only a dispatcher may do this",
+        )),
+        StaffRole::Dispatcher if action.by_department() => Err(AppError::forbidden(
+            reasons::DEPARTMENT_ONLY,
             "only the department the case is dispatched to may do this",
         )),
         StaffRole::Dispatcher => {
             if staff.holds_queue(map, desk.queue_unit_id.as_deref()) {
                 Ok(())
             } else {
-                Err(forbidden(
+                Err(AppError::forbidden(
+                    reasons::HELD_ELSEWHERE,
                     "the case is queued at another centre; only its dispatchers may do this",
                 ))
             }
@@ -176,58 +184,139 @@ pub fn available(
     desk: &Desk,
 ) -> Result<Vec<Action>, AppError> {
     let can_escalate = desk::queue_above(conn, map, staff.unit_id.as_deref())?.is_some();
+    let can_place = cases::mapped_grid(map, case).is_none();
     Ok(Action::ALL
         .into_iter()
         .filter(|a| check_may(staff, map, *a, desk).is_ok())
         .filter(|a| next_status(Some(case.status), &a.sample_kind(), staff.role.op_role()).is_ok())
         .filter(|a| *a != Action::Escalate || can_escalate)
+        .filter(|a| *a != Action::Place || can_place)
         .collect())
 }
 
 fn required_text(field: &'static str, value: Option<String>) -> Result<String, AppError> {
     match value {
         Some(v) if !v.trim().is_empty() => Ok(v),
-        _ => Err(AppError::invalid(field, "is required")),
+        _ => Err(AppError::invalid(field, reasons::REQUIRED, "is required")),
     }
+}
+
+/// The department a dispatch names, checked as every way in checks it
+/// (dashboard and admin command): it exists (by id, or by its name) and
+/// serves the case's area.
+pub(crate) fn department_for(
+    conn: &Connection,
+    field: &'static str,
+    case: &Case,
+    given: Option<String>,
+) -> Result<staff::Department, AppError> {
+    let given = required_text(field, given)?;
+    let department = staff::resolve_department(conn, field, &given)?;
+    if !staff::serves_case(conn, &department, &case.id.to_string())? {
+        return Err(AppError::invalid(
+            field,
+            reasons::DEPARTMENT_NOT_SERVING,
+            "the department does not serve this case's area",
+        ));
+    }
+    Ok(department)
+}
+
+/// The deadline of a dispatch: as given (UTC ms, or a wall-clock time on the
+/// zone), else the one already set if still ahead (a reassignment keeps it),
+/// else the grid leader's proposal (it is their right to set it). Never past.
+pub(crate) fn dispatch_deadline(
+    zone: &Zone,
+    case: &Case,
+    deadline: Option<Millis>,
+    deadline_local: Option<&str>,
+    now: Millis,
+) -> Result<Millis, AppError> {
+    let given = match deadline_local.map(str::trim).filter(|s| !s.is_empty()) {
+        Some(text) => Some(
+            zone.parse_local("deadline", text)
+                .map_err(|e| AppError::input(&e))?,
+        ),
+        None => deadline,
+    };
+    let deadline = given
+        .or(case.deadline.filter(|d| *d > now))
+        .or(case.proposed_deadline)
+        .ok_or_else(|| {
+            AppError::invalid(
+                "deadline",
+                reasons::NO_PROPOSED_DEADLINE,
+                "is required: the case has no proposed deadline",
+            )
+        })?;
+    if deadline <= now {
+        return Err(AppError::invalid(
+            "deadline",
+            reasons::IN_THE_PAST,
+            "must be in the future",
+        ));
+    }
+    Ok(deadline)
 }
 
 fn dispatch_kind(
     conn: &Connection,
+    zone: &Zone,
     case: &Case,
     body: ActionBody,
     now: Millis,
 ) -> Result<OpKind, AppError> {
-    let department_id = required_text("department_id", body.department_id)?;
-    let department = staff::load_department(conn, &department_id)?
-        .ok_or_else(|| AppError::invalid("department_id", "no such department"))?;
-    if let Some(unit) = &department.unit_id {
-        let serves: bool = conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM case_scopes WHERE case_id = ?1 AND unit_id = ?2)",
-            [case.id.to_string(), unit.clone()],
-            |r| r.get(0),
-        )?;
-        if !serves {
-            return Err(AppError::invalid(
-                "department_id",
-                "the department does not serve this case's area",
-            ));
+    let department = department_for(conn, "department_id", case, body.department_id)?;
+    let deadline = dispatch_deadline(
+        zone,
+        case,
+        body.deadline,
+        body.deadline_local.as_deref(),
+        now,
+    )?;
+    Ok(OpKind::Dispatch {
+        department: department.id,
+        deadline,
+        note: body.note.unwrap_or_default(),
+    })
+}
+
+/// Filing a case the map places in no grid under `grid_id`: a grid of the
+/// map, in the dispatcher's area.
+fn place_kind(
+    map: &GridMap,
+    staff: &Staff,
+    case: &Case,
+    body: ActionBody,
+) -> Result<OpKind, AppError> {
+    if cases::mapped_grid(map, case).is_some() {
+        return Err(AppError::not_allowed(
+            reasons::ALREADY_PLACED,
+            "the map places this case in a grid already",
+        ));
+    }
+    let grid_id = required_text("grid_id", body.grid_id)?.trim().to_string();
+    let is_grid = map
+        .get(&grid_id)
+        .is_some_and(|u| u.level == UnitLevel::Grid);
+    if !is_grid {
+        return Err(AppError::invalid(
+            "grid_id",
+            reasons::NOT_A_GRID,
+            "is not a grid of the map",
+        ));
+    }
+    if let Some(unit) = staff.unit_id.as_deref() {
+        if !map.is_within(&grid_id, unit) {
+            return Err(AppError::forbidden(
+                reasons::OUTSIDE_YOUR_AREA,
+                "grid_id: is outside the area you answer for",
+            )
+            .with_field("grid_id"));
         }
     }
-    // A reassignment keeps the deadline already set; a first dispatch takes
-    // the grid leader's proposal (it is their right to set it).
-    let deadline = body
-        .deadline
-        .or(case.deadline.filter(|d| *d > now))
-        .or(case.proposed_deadline)
-        .ok_or_else(|| {
-            AppError::invalid("deadline", "is required: the case has no proposed deadline")
-        })?;
-    if deadline <= now {
-        return Err(AppError::invalid("deadline", "must be in the future"));
-    }
-    Ok(OpKind::Dispatch {
-        department: department.name,
-        deadline,
+    Ok(OpKind::Place {
+        grid_id,
         note: body.note.unwrap_or_default(),
     })
 }
@@ -238,6 +327,7 @@ pub fn act(
     conn: &Connection,
     map: &GridMap,
     config: &CentreConfig,
+    zone: &Zone,
     staff: &Staff,
     case_id: CaseId,
     action: Action,
@@ -252,7 +342,7 @@ pub fn act(
     let desk = desk::load_desk(conn, &case_id.to_string())?.ok_or_else(not_found)?;
     check_may(staff, map, action, &desk)?;
     let kind = match action {
-        Action::Dispatch => dispatch_kind(conn, &case, body, now)?,
+        Action::Dispatch => dispatch_kind(conn, zone, &case, body, now)?,
         Action::Accept => OpKind::Accept,
         Action::Progress => OpKind::Progress {
             note: body.note.unwrap_or_default(),
@@ -263,9 +353,8 @@ pub fn act(
         Action::Escalate => {
             let reason = required_text("reason", body.reason)?;
             if desk::queue_above(conn, map, staff.unit_id.as_deref())?.is_none() {
-                return Err(AppError::new(
-                    StatusCode::CONFLICT,
-                    codes::NOT_ALLOWED,
+                return Err(AppError::not_allowed(
+                    reasons::NO_LEVEL_ABOVE,
                     "there is no level above this one to escalate to",
                 ));
             }
@@ -278,9 +367,10 @@ pub fn act(
             reason: required_text("reason", body.reason)?,
         },
         Action::Close => OpKind::Close,
+        Action::Place => place_kind(map, staff, &case, body)?,
     };
-    let (seq, after) =
-        cases::append_server_op(conn, map, case_id, staff.actor(), kind, now)?.map_err(refused)?;
+    let (seq, after) = cases::append_server_op(conn, map, case_id, staff.actor(), kind, now)?
+        .map_err(|e| refused(&e))?;
     let mut server_seqs = vec![seq];
     let mut status = after.status;
     let mut escalated = false;
@@ -332,8 +422,8 @@ pub fn attach_photo(
         photo,
         location: None,
     };
-    let (seq, after) =
-        cases::append_server_op(conn, map, case_id, staff.actor(), kind, now)?.map_err(refused)?;
+    let (seq, after) = cases::append_server_op(conn, map, case_id, staff.actor(), kind, now)?
+        .map_err(|e| refused(&e))?;
     tracing::info!(case = %case_id, staff = %staff.id, "department photo");
     Ok(Recorded {
         case_id: case_id.to_string(),
@@ -353,17 +443,25 @@ pub(crate) fn escalate_if_chased_enough(
     now: Millis,
 ) -> Result<Option<(u64, Case)>, AppError> {
     let limit = config.escalate_after_chases;
-    if limit == 0 || case.chase_count < limit {
-        return Ok(None);
-    }
-    let reason = format!("催办{}次仍未办结，自动上报", case.chase_count);
-    let kind = OpKind::Escalate { reason };
-    if next_status(Some(case.status), &kind, Role::System).is_err() {
+    if limit == 0 {
         return Ok(None);
     }
     let Some(desk) = desk::load_desk(conn, &case.id.to_string())? else {
         return Ok(None);
     };
+    // Only chases past the deadline count: a reminder before it is not a
+    // failure to act.
+    if desk.overdue_chases < limit {
+        return Ok(None);
+    }
+    let reason = format!(
+        "超过办结时限后催办{}次仍未办结，自动上报",
+        desk.overdue_chases
+    );
+    let kind = OpKind::Escalate { reason };
+    if next_status(Some(case.status), &kind, Role::System).is_err() {
+        return Ok(None);
+    }
     let actor = Actor {
         role: Role::System,
         id: SERVER_ACTOR_ID.to_string(),
@@ -374,7 +472,7 @@ pub(crate) fn escalate_if_chased_enough(
     }
     match cases::append_server_op(conn, map, case.id, actor, kind, now)? {
         Ok(done) => {
-            tracing::info!(case = %case.id, chases = case.chase_count, "case escalated automatically");
+            tracing::info!(case = %case.id, chases = desk.overdue_chases, "case escalated automatically");
             Ok(Some(done))
         }
         Err(e) => {
@@ -391,10 +489,11 @@ pub(crate) async fn action_handler(
     post: StaffPost<ActionBody>,
 ) -> Result<Json<Recorded>, AppError> {
     let action = Action::parse(&action).ok_or_else(|| AppError::not_found("no such action"))?;
-    let case_id = CaseId::parse(&id).map_err(|e| AppError::invalid(e.field, e.reason))?;
+    let case_id = CaseId::parse(&id).map_err(|e| AppError::input(&e))?;
     let staff = post.session.staff;
     let body = post.body;
     let config = state.centre.clone();
+    let zone = state.zone.clone();
     let grids = state.grids.clone();
     let recorded = state
         .db
@@ -404,6 +503,7 @@ pub(crate) async fn action_handler(
                 tx,
                 &map,
                 &config,
+                &zone,
                 &staff,
                 case_id,
                 action,

@@ -19,7 +19,7 @@ use image::{DynamicImage, ImageFormat, ImageReader, Limits};
 
 use super::actions::{self, Recorded};
 use super::session::{check_csrf_header, StaffSession};
-use crate::error::AppError;
+use crate::error::{reasons, AppError};
 use crate::AppState;
 
 /// The long side of the photo kept, and of its thumbnail (as on the terminal).
@@ -39,21 +39,24 @@ pub struct MadePhoto {
     pub thumb: Vec<u8>,
 }
 
-fn refused(reason: &str) -> AppError {
-    AppError::invalid("photo", reason)
+fn refused(reason: &'static str, message: &str) -> AppError {
+    AppError::invalid("photo", reason, message.to_string())
 }
 
 /// Decodes a JPEG or PNG within limits and makes the kept photo and its
 /// thumbnail. Re-encoding drops every piece of metadata the camera wrote.
 pub fn make_photo(bytes: &[u8]) -> Result<MadePhoto, AppError> {
     if bytes.is_empty() {
-        return Err(refused("is empty"));
+        return Err(refused(reasons::REQUIRED, "is empty"));
     }
     let mut reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
-        .map_err(|_| refused("could not be read"))?;
+        .map_err(|_| refused(reasons::NOT_A_PICTURE, "could not be read"))?;
     if !matches!(reader.format(), Some(ImageFormat::Jpeg | ImageFormat::Png)) {
-        return Err(refused("must be a JPEG or PNG picture"));
+        return Err(refused(
+            reasons::NOT_A_PICTURE,
+            "must be a JPEG or PNG picture",
+        ));
     }
     let mut limits = Limits::default();
     limits.max_image_width = Some(MAX_PIXELS_SIDE);
@@ -61,8 +64,10 @@ pub fn make_photo(bytes: &[u8]) -> Result<MadePhoto, AppError> {
     limits.max_alloc = Some(MAX_DECODE_BYTES);
     reader.limits(limits);
     let image = reader.decode().map_err(|e| match e {
-        image::ImageError::Limits(_) => refused("is too large in pixels"),
-        _ => refused("is damaged or not a picture"),
+        image::ImageError::Limits(_) => {
+            refused(reasons::PICTURE_TOO_LARGE, "is too large in pixels")
+        }
+        _ => refused(reasons::PICTURE_DAMAGED, "is damaged or not a picture"),
     })?;
     let photo = fit(&image, PHOTO_PX);
     let thumb = fit(&image, THUMB_PX);
@@ -104,7 +109,7 @@ pub(crate) async fn upload_handler(
     body: Bytes,
 ) -> Result<Json<Recorded>, AppError> {
     check_csrf_header(&headers, &session, state.centre.public_url.as_deref())?;
-    let case_id = CaseId::parse(&id).map_err(|e| AppError::invalid(e.field, e.reason))?;
+    let case_id = CaseId::parse(&id).map_err(|e| AppError::input(&e))?;
     // Asked first so a refused upload leaves no files behind; asked again
     // when the op is recorded.
     let (grids, staff) = (state.grids.clone(), session.staff.clone());

@@ -5,8 +5,14 @@
 //!
 //! - Received: the case queues at the nearest unit at or above its grid that
 //!   has a dispatcher (its grid if none has one yet). Every dispatcher at or
-//!   above the queue's unit holds it.
-//! - Dispatched: to the department of that name; a reopen reason is cleared.
+//!   above the queue's unit holds it. A case outside every grid ("unplaced")
+//!   queues at the top of the map, where the top-level centre places it in a
+//!   grid by hand (a `place` op) or cancels it.
+//! - Dispatched: to the department of that id; a reopen reason is cleared,
+//!   and the deadline's clock (when it was set, its overdue chases) restarts.
+//! - Chased after the deadline: one more overdue chase, which is what counts
+//!   toward automatic escalation.
+//! - Placed: the queue starts again at the new grid's home queue.
 //! - Escalated: the queue moves to the nearest staffed unit above the level
 //!   that could not solve it, out of that level's hands; the
 //!   department lets go of it until the level above dispatches it again.
@@ -33,12 +39,14 @@ pub struct Desk {
     pub department_id: Option<String>,
     pub received_at: Millis,
     pub reopen_reason: Option<String>,
+    /// Chases made at or after the deadline in force (since it was set).
+    pub overdue_chases: u32,
 }
 
 pub(crate) fn load_desk(conn: &Connection, case_id: &str) -> Result<Option<Desk>, AppError> {
     Ok(conn
         .prepare_cached(
-            "SELECT queue_unit_id, department_id, received_at, reopen_reason
+            "SELECT queue_unit_id, department_id, received_at, reopen_reason, overdue_chases
              FROM case_desk WHERE case_id = ?1",
         )?
         .query_row([case_id], |r| {
@@ -47,6 +55,7 @@ pub(crate) fn load_desk(conn: &Connection, case_id: &str) -> Result<Option<Desk>
                 department_id: r.get(1)?,
                 received_at: r.get(2)?,
                 reopen_reason: r.get(3)?,
+                overdue_chases: r.get(4)?,
             })
         })
         .optional()?)
@@ -70,18 +79,73 @@ fn nearest_staffed(conn: &Connection, units: &[&str]) -> Result<Option<String>, 
     Ok(None)
 }
 
+/// The top of the map: the units with no parent (usually the one city).
+pub(crate) fn top_units(map: &GridMap) -> Vec<&str> {
+    map.units()
+        .iter()
+        .filter(|u| u.parent_id.is_none())
+        .map(|u| u.id.as_str())
+        .collect()
+}
+
 /// The queue a newly received case in `grid` waits in: the nearest staffed
 /// unit at or above it, else the grid itself (so whichever dispatcher above
-/// it is appointed later holds it).
+/// it is appointed later holds it, and [`rehome`] moves it to them). A case
+/// in no grid waits at the top of the map: a staffed top unit, else the
+/// first one.
 pub(crate) fn home_queue(
     conn: &Connection,
     map: &GridMap,
     grid: Option<&str>,
 ) -> Result<Option<String>, AppError> {
-    let Some(grid) = grid else { return Ok(None) };
+    let Some(grid) = grid else {
+        let top = top_units(map);
+        return Ok(nearest_staffed(conn, &top)?.or(top.first().map(|u| u.to_string())));
+    };
     let mut units = vec![grid];
     units.extend(map.ancestors(grid).into_iter().map(|u| u.id.as_str()));
     Ok(nearest_staffed(conn, &units)?.or(Some(grid.to_string())))
+}
+
+/// Moves every open case whose queue no dispatcher reads (its unit has none,
+/// or it has no queue) to the nearest unit at or above that queue which has
+/// one, so every open case sits in a queue a person reads. Run when staff
+/// are appointed or move. Answers how many moved.
+pub(crate) fn rehome(conn: &Connection, map: &GridMap) -> Result<usize, AppError> {
+    let waiting: Vec<(String, Option<String>, Option<String>)> = {
+        let sql = format!(
+            "SELECT d.case_id, d.queue_unit_id, c.grid_id FROM case_desk d JOIN cases c ON c.id = d.case_id
+             WHERE c.status NOT IN {}
+               AND (d.queue_unit_id IS NULL OR NOT EXISTS (
+                   SELECT 1 FROM staff s WHERE s.role = 'dispatcher' AND s.unit_id = d.queue_unit_id))",
+            *crate::status_sql::FINAL
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        rows.collect::<Result<_, _>>()?
+    };
+    let mut moved = 0;
+    for (case_id, queue, grid) in waiting {
+        let new = match queue.as_deref().filter(|q| map.get(q).is_some()) {
+            Some(q) => {
+                let mut units = vec![q];
+                units.extend(map.ancestors(q).into_iter().map(|u| u.id.as_str()));
+                nearest_staffed(conn, &units)?
+            }
+            None => home_queue(conn, map, grid.as_deref())?,
+        };
+        if new.is_some() && new != queue {
+            conn.execute(
+                "UPDATE case_desk SET queue_unit_id = ?2 WHERE case_id = ?1",
+                params![case_id, new],
+            )?;
+            moved += 1;
+        }
+    }
+    if moved > 0 {
+        tracing::info!(cases = moved, "cases moved to a queue a dispatcher reads");
+    }
+    Ok(moved)
 }
 
 /// The nearest staffed unit above `level`, where a case escalated from that
@@ -149,15 +213,34 @@ pub(crate) fn follow(
                     now
                 ],
             )?;
+            if next.grid_id.is_none() {
+                tracing::warn!(case = %case_id, queue = ?queue,
+                    "a case outside every grid: the top-level centre must place it in a grid");
+            }
         }
         OpKind::Dispatch { department, .. } => {
-            // Names are unique; an admin command's free-text department that
-            // names no department leaves the case with no handler to see it.
+            // By id; a dispatch recorded before ids were stored names it.
             conn.execute(
-                "UPDATE case_desk SET department_id = (SELECT id FROM departments WHERE name = ?2),
-                     deadline = ?3, reopen_reason = NULL
+                "UPDATE case_desk SET department_id = COALESCE(
+                         (SELECT id FROM departments WHERE id = ?2),
+                         (SELECT id FROM departments WHERE name = ?2)),
+                     deadline = ?3, deadline_set_at = ?4, overdue_chases = 0, reopen_reason = NULL
                  WHERE case_id = ?1",
-                params![case_id, department, next.effective_deadline()],
+                params![case_id, department, next.effective_deadline(), now],
+            )?;
+        }
+        OpKind::Chase { .. } => {
+            conn.execute(
+                "UPDATE case_desk SET overdue_chases = overdue_chases + 1
+                 WHERE case_id = ?1 AND deadline IS NOT NULL AND deadline <= ?2",
+                params![case_id, now],
+            )?;
+        }
+        OpKind::Place { .. } => {
+            let queue = home_queue(conn, map, next.grid_id.as_deref())?;
+            conn.execute(
+                "UPDATE case_desk SET queue_unit_id = ?2 WHERE case_id = ?1",
+                params![case_id, queue],
             )?;
         }
         OpKind::Escalate { .. } => {
@@ -201,6 +284,8 @@ pub(crate) fn follow_move(
     };
     let still_on_chain = match (desk.queue_unit_id.as_deref(), grid) {
         (Some(queue), Some(grid)) => map.is_within(grid, queue),
+        // Unplaced: still at the top of the map.
+        (Some(queue), None) => top_units(map).contains(&queue),
         _ => false,
     };
     if !still_on_chain {

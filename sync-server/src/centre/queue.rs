@@ -7,28 +7,26 @@ use axum::extract::{Path, RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use gridcase_core::case::{Case, CaseStatus, Category};
-use gridcase_core::ids::CaseId;
-use gridcase_core::op::{Op, OpKind, PhotoRef};
+use gridcase_core::ids::{CaseId, PhotoId};
+use gridcase_core::op::{Actor, Op, OpKind, PhotoRef, Role};
 use gridcase_core::time::{now_millis, Millis};
 use rusqlite::types::ToSql;
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use super::actions::{self, Action};
 use super::desk;
 use super::session::StaffSession;
 use super::staff::{self, Department, Staff, StaffRole};
-use crate::error::AppError;
+use crate::error::{reasons, AppError};
+use crate::names::{self, Departments};
 use crate::photos::is_sha256;
+use crate::status_sql;
 use crate::AppState;
 
 pub const DEFAULT_PER_PAGE: u32 = 50;
 pub const MAX_PER_PAGE: u32 = 200;
 pub const MAX_SEARCH_CHARS: usize = 100;
-
-/// The statuses in which someone still owes work against the deadline, as SQL.
-const AWAITING_HANDLING: &str =
-    "('submitted', 'received', 'dispatched', 'in_progress', 'escalated', 'reopened')";
 
 /// The queue's filters, all optional: `?status=received,reopened&category=
 /// collapsed_manhole&unit=t-1&department=…&overdue=true&q=井盖&mine=true&page=2`.
@@ -44,6 +42,8 @@ pub struct QueueFilter {
     /// Cases dispatched to this department (its id).
     pub department: Option<String>,
     pub overdue: Option<bool>,
+    /// Cases the map places in no grid, waiting at the top-level centre.
+    pub unplaced: Option<bool>,
     /// Words in the title or description.
     pub q: Option<String>,
     /// A dispatcher: the open cases they hold (queued at their unit or
@@ -70,6 +70,9 @@ pub struct QueueRow {
     pub received_at: Millis,
     pub updated_at: Millis,
     pub reopen_reason: Option<String>,
+    /// In no grid: outside every grid of the map (or in a hole of one), and
+    /// not placed in one by hand yet.
+    pub unplaced: bool,
     /// Where the case is, for the map of the queue.
     pub lat: Option<f64>,
     pub lon: Option<f64>,
@@ -110,8 +113,9 @@ pub fn list(
     if let Some(statuses) = filter.status.as_deref().filter(|s| !s.trim().is_empty()) {
         let mut list = Vec::new();
         for s in statuses.split(',') {
-            let status = CaseStatus::parse(s.trim())
-                .ok_or_else(|| AppError::invalid("status", "is not a case status"))?;
+            let status = CaseStatus::parse(s.trim()).ok_or_else(|| {
+                AppError::invalid("status", reasons::NOT_A_STATUS, "is not a case status")
+            })?;
             list.push(status.as_str());
         }
         let json = serde_json::to_string(&list).map_err(|_| AppError::internal())?;
@@ -119,8 +123,13 @@ pub fn list(
         args.push((":statuses", Box::new(json)));
     }
     if let Some(category) = filter.category.as_deref().filter(|s| !s.is_empty()) {
-        let category = Category::parse(category)
-            .ok_or_else(|| AppError::invalid("category", "is not a case category"))?;
+        let category = Category::parse(category).ok_or_else(|| {
+            AppError::invalid(
+                "category",
+                reasons::NOT_A_CATEGORY,
+                "is not a case category",
+            )
+        })?;
         wheres.push("d.category = :category".into());
         args.push((":category", Box::new(category.code())));
     }
@@ -141,13 +150,18 @@ pub fn list(
     }
     if filter.overdue == Some(true) {
         wheres.push(format!(
-            "d.deadline < :now AND c.status IN {AWAITING_HANDLING}"
+            "d.deadline < :now AND c.status IN {}",
+            *status_sql::AWAITING_HANDLING
         ));
+    }
+    if filter.unplaced == Some(true) {
+        wheres.push("c.grid_id IS NULL".into());
     }
     if let Some(q) = filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         if q.chars().count() > MAX_SEARCH_CHARS {
             return Err(AppError::invalid(
                 "q",
+                reasons::TOO_LONG,
                 format!("must be at most {MAX_SEARCH_CHARS} characters"),
             ));
         }
@@ -173,16 +187,16 @@ pub fn list(
                     })
                     .unwrap_or_default();
                 let json = serde_json::to_string(&above).map_err(|_| AppError::internal())?;
-                wheres.push(
+                wheres.push(format!(
                     "d.queue_unit_id IS NOT NULL
                      AND d.queue_unit_id NOT IN (SELECT value FROM json_each(:above))
-                     AND c.status NOT IN ('closed', 'cancelled')"
-                        .into(),
-                );
+                     AND c.status NOT IN {}",
+                    *status_sql::FINAL
+                ));
                 args.push((":above", Box::new(json)));
             }
             StaffRole::Department => {
-                wheres.push("c.status IN ('dispatched', 'in_progress', 'reopened')".into());
+                wheres.push(format!("c.status IN {}", *status_sql::AWAITING_DEPARTMENT));
             }
             StaffRole::Supervisor => {}
         }
@@ -199,13 +213,14 @@ pub fn list(
     let count_sql = format!("SELECT COUNT(*) {from} WHERE {where_sql}");
     let rows_sql = format!(
         "SELECT c.id, c.status, d.category, d.title, c.grid_id, d.queue_unit_id, d.department_id,
-                dep.name, d.deadline, c.status IN {AWAITING_HANDLING} AND d.deadline < :now,
+                dep.name, d.deadline, c.status IN {awaiting} AND d.deadline < :now,
                 json_extract(c.state, '$.chase_count'), d.received_at, c.updated_at, d.reopen_reason,
                 json_extract(c.state, '$.location.point.lat'),
                 json_extract(c.state, '$.location.point.lon')
          {from} WHERE {where_sql}
          ORDER BY d.deadline IS NULL, d.deadline, d.received_at, c.id
-         LIMIT :limit OFFSET :offset"
+         LIMIT :limit OFFSET :offset",
+        awaiting = *status_sql::AWAITING_HANDLING
     );
     let count_args: Vec<(&str, &dyn ToSql)> = args
         .iter()
@@ -243,6 +258,7 @@ pub fn list(
             received_at: r.get(11)?,
             updated_at: r.get(12)?,
             reopen_reason: r.get(13)?,
+            unplaced: r.get::<_, Option<String>>(4)?.is_none(),
             lat: r.get(14)?,
             lon: r.get(15)?,
         })
@@ -265,6 +281,7 @@ pub(crate) async fn queue_handler(
         .map_err(|_| {
             AppError::invalid(
                 "query",
+                reasons::WRONG_TYPE,
                 "a filter has the wrong type (overdue and mine take true or false, page and per_page numbers)",
             )
         })?;
@@ -281,13 +298,43 @@ pub(crate) async fn queue_handler(
 }
 
 /// One entry of a case's timeline: the op as recorded, its place in the
-/// server's order, and the name of who made it when the server knows them.
+/// server's order, the name of who made it when the server knows them, and
+/// for a dispatch the department's name.
 #[derive(Debug, Clone, Serialize)]
 pub struct TimelineEntry {
     pub server_seq: u64,
     pub actor_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub department_name: Option<String>,
     #[serde(flatten)]
     pub op: Op,
+}
+
+/// Which step of a case a photo shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PhotoStep {
+    /// The scene as reported (the grid leader's, a resident's, the centre's).
+    Scene,
+    /// The department's work under way.
+    Progress,
+    /// The department's finished work.
+    Result,
+    /// The grid leader's check on site after the department resolved it.
+    Check,
+}
+
+/// A photo of the case with the step it belongs to, who took it and when.
+#[derive(Debug, Clone, Serialize)]
+pub struct CasePhoto {
+    pub step: PhotoStep,
+    pub actor: Actor,
+    pub actor_name: Option<String>,
+    /// When it was attached (the attaching device's clock).
+    pub at: Millis,
+    pub server_seq: u64,
+    #[serde(flatten)]
+    pub photo: PhotoRef,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -299,6 +346,8 @@ pub struct DeskView {
     pub received_at: Millis,
     pub reopen_reason: Option<String>,
     pub overdue: bool,
+    /// In no grid (see [`QueueRow::unplaced`]).
+    pub unplaced: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -307,23 +356,63 @@ pub struct CaseView {
     pub grid_name: Option<String>,
     pub desk: DeskView,
     pub timeline: Vec<TimelineEntry>,
-    pub photos: Vec<PhotoRef>,
+    /// By step (scene, progress, result, on-site check), then in the order
+    /// they were attached.
+    pub photos: Vec<CasePhoto>,
     /// What the reader may do to the case now.
     pub actions: Vec<Action>,
 }
 
-fn actor_name(conn: &Connection, id: &str) -> Result<Option<String>, AppError> {
-    let staff: Option<String> = conn
-        .prepare_cached("SELECT name FROM staff WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
-        .optional()?;
-    if staff.is_some() {
-        return Ok(staff);
+/// The step of each photo of a timeline: a department's photo belongs to
+/// the step it was sent for (the page sends photos just before the progress
+/// report or the resolution they illustrate); the grid leader's once the
+/// department has resolved the case, or named by the check, are the check's;
+/// every other photo shows the scene.
+fn photo_steps(entries: &[TimelineEntry]) -> Vec<CasePhoto> {
+    let checked: Vec<PhotoId> = entries
+        .iter()
+        .filter_map(|e| match &e.op.kind {
+            OpKind::Verify { photo_ids, .. } => Some(photo_ids.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    let mut status: Option<CaseStatus> = None;
+    let mut out = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        if let OpKind::AttachPhoto { photo, .. } = &e.op.kind {
+            let step = match e.op.actor.role {
+                Role::Department => {
+                    let next_step = entries[i + 1..].iter().find_map(|later| {
+                        match (&later.op.kind, later.op.actor.id == e.op.actor.id) {
+                            (OpKind::Resolve { .. }, true) => Some(PhotoStep::Result),
+                            (OpKind::Progress { .. }, true) => Some(PhotoStep::Progress),
+                            _ => None,
+                        }
+                    });
+                    next_step.unwrap_or(PhotoStep::Progress)
+                }
+                _ if checked.contains(&photo.id) => PhotoStep::Check,
+                Role::GridLeader if status == Some(CaseStatus::Resolved) => PhotoStep::Check,
+                _ => PhotoStep::Scene,
+            };
+            out.push(CasePhoto {
+                step,
+                actor: e.op.actor.clone(),
+                actor_name: e.actor_name.clone(),
+                at: e.op.device_time,
+                server_seq: e.server_seq,
+                photo: photo.clone(),
+            });
+        }
+        // The status after each op, as the rules have it (the ops were
+        // accepted in this order, so each is allowed).
+        status = gridcase_core::case::next_status(status, &e.op.kind, e.op.actor.role)
+            .ok()
+            .or(status);
     }
-    Ok(conn
-        .prepare_cached("SELECT name FROM accounts WHERE id = ?1")?
-        .query_row([id], |r| r.get(0))
-        .optional()?)
+    out.sort_by_key(|p| (p.step, p.server_seq));
+    out
 }
 
 /// The case as `staff` may see it; `not_found` if they may not.
@@ -340,8 +429,8 @@ pub fn view(
     }
     let case = crate::cases::load_case(conn, case_id)?.ok_or_else(not_found)?;
     let desk = desk::load_desk(conn, &case_id.to_string())?.ok_or_else(not_found)?;
+    let departments = Departments::load(conn)?;
     let mut timeline = Vec::new();
-    let mut photos = Vec::new();
     {
         let mut stmt =
             conn.prepare_cached("SELECT seq, body FROM ops WHERE case_id = ?1 ORDER BY seq")?;
@@ -354,20 +443,20 @@ pub fn view(
                 tracing::error!(error = %e, seq, "a stored op does not parse");
                 AppError::internal()
             })?;
-            if let OpKind::AttachPhoto { photo, .. } = &op.kind {
-                photos.push(photo.clone());
-            }
+            let department_name = match &op.kind {
+                OpKind::Dispatch { department, .. } => Some(departments.name_of(department)),
+                _ => None,
+            };
             timeline.push(TimelineEntry {
                 server_seq: seq,
-                actor_name: actor_name(conn, &op.actor.id)?,
+                actor_name: names::actor_name(conn, &op.actor.id)?,
+                department_name,
                 op,
             });
         }
     }
-    let department_name = match &desk.department_id {
-        Some(id) => staff::load_department(conn, id)?.map(|d| d.name),
-        None => None,
-    };
+    let photos = photo_steps(&timeline);
+    let department_name = departments.name_of_opt(desk.department_id.as_deref());
     let unit_name = |id: &Option<String>| {
         id.as_deref()
             .and_then(|id| map.get(id))
@@ -384,6 +473,7 @@ pub fn view(
             received_at: desk.received_at,
             reopen_reason: desk.reopen_reason,
             overdue: case.is_overdue(now),
+            unplaced: case.grid_id.is_none(),
         },
         case,
         timeline,
@@ -392,7 +482,7 @@ pub fn view(
 }
 
 fn parse_case_id(id: &str) -> Result<CaseId, AppError> {
-    CaseId::parse(id).map_err(|e| AppError::invalid(e.field, e.reason))
+    CaseId::parse(id).map_err(|e| AppError::input(&e))
 }
 
 /// `GET /v1/centre/cases/{id}`
@@ -425,6 +515,7 @@ pub(crate) async fn photo_handler(
     if !is_sha256(&sha) {
         return Err(AppError::invalid(
             "sha256",
+            reasons::NOT_A_SHA256,
             "a photo is named by its SHA-256: 64 lowercase hex digits",
         ));
     }
@@ -451,12 +542,31 @@ pub(crate) async fn photo_handler(
     crate::photos::serve_photo(&state, &sha).await
 }
 
-/// `GET /v1/centre/departments`: the departments (a dispatcher picks one).
+/// `GET /v1/centre/departments[?case=<id>]`: the departments; with a case
+/// (one the reader sees), only those serving its area, which are the ones a
+/// dispatcher may choose for it.
 pub(crate) async fn departments_handler(
     State(state): State<AppState>,
-    _session: StaffSession,
+    session: StaffSession,
+    RawQuery(query): RawQuery,
 ) -> Result<Json<Vec<Department>>, AppError> {
-    Ok(Json(state.db.read(|tx| staff::list_departments(tx)).await?))
+    let params = crate::query::QueryParams::parse(query.as_deref())?;
+    let case = params.get("case").map(parse_case_id).transpose()?;
+    let staff = session.staff;
+    Ok(Json(
+        state
+            .db
+            .read(move |tx| match case {
+                None => staff::list_departments(tx),
+                Some(case) => {
+                    if !staff.sees(tx, &case)? {
+                        return Err(AppError::not_found("no such case"));
+                    }
+                    staff::departments_serving(tx, &case.to_string())
+                }
+            })
+            .await?,
+    ))
 }
 
 /// `GET /v1/centre/grids`: the part of the map the reader works in (their

@@ -3,7 +3,8 @@
 //! its QR code; the resident opens `/r/{token}` on their own phone, sees the
 //! case's public summary and the two faces, and rates once. No login: the
 //! random token is the permission, and only its SHA-256 is stored. The page
-//! shows the category, title, status and grid of the case — never who
+//! is a public view ([`crate::public`]): the category, status and grid of the
+//! case, and its title only for a problem in public space — never who
 //! reported it, the description, the address or the point.
 
 use axum::extract::{Path, RawQuery, State};
@@ -24,7 +25,7 @@ use serde::Deserialize;
 use super::random_hex;
 use crate::accounts::{sha256, DeviceAuth};
 use crate::cases;
-use crate::error::{codes, AppError};
+use crate::error::{reasons, AppError};
 use crate::AppState;
 
 /// The actor id of ratings made through a link.
@@ -41,7 +42,13 @@ fn base_url(state: &AppState, headers: &HeaderMap) -> Result<String, AppError> {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .filter(|h| !h.is_empty() && !h.contains(['/', ' ', '"', '<', '>']))
-        .ok_or_else(|| AppError::invalid("host", "the Host header is missing or not valid"))?;
+        .ok_or_else(|| {
+            AppError::invalid(
+                "host",
+                reasons::INVALID,
+                "the Host header is missing or not valid",
+            )
+        })?;
     Ok(format!("http://{host}"))
 }
 
@@ -66,7 +73,7 @@ pub(crate) async fn issue_handler(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Result<Json<RatingLink>, AppError> {
-    let case_id = CaseId::parse(&id).map_err(|e| AppError::invalid(e.field, e.reason))?;
+    let case_id = CaseId::parse(&id).map_err(|e| AppError::input(&e))?;
     let base = base_url(&state, &headers)?;
     let token = random_hex::<TOKEN_BYTES>()?;
     let hash = sha256(token.as_bytes());
@@ -80,9 +87,8 @@ pub(crate) async fn issue_handler(
             }
             let case = cases::load_case(tx, &case_id)?.ok_or_else(not_found)?;
             if case.status != CaseStatus::Verified {
-                return Err(AppError::new(
-                    StatusCode::CONFLICT,
-                    codes::NOT_ALLOWED,
+                return Err(AppError::not_allowed(
+                    reasons::NOT_ALLOWED_IN_STATUS,
                     format!(
                         "only a verified case waits for a rating; this one is {}",
                         case.status
@@ -112,7 +118,8 @@ pub(crate) async fn issue_handler(
 struct PublicSummary {
     category_zh: &'static str,
     category_en: &'static str,
-    title: String,
+    /// `None` for a private category ([`crate::public::publicity`]).
+    title: Option<String>,
     status: CaseStatus,
     grid_name: Option<String>,
 }
@@ -167,7 +174,9 @@ fn link_state(
         LinkState::Open(PublicSummary {
             category_zh: case.category.name_zh(),
             category_en: case.category.name_en(),
-            title: case.title,
+            title: (crate::public::publicity(case.category)
+                == crate::public::Publicity::PublicSpace)
+                .then_some(case.title),
             status: case.status,
             grid_name,
         }),
@@ -242,8 +251,13 @@ pub(crate) async fn rate_handler(
     Path(token): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Response, AppError> {
-    let form: RateForm = serde_urlencoded::from_bytes(&body)
-        .map_err(|_| AppError::invalid("body", "the rating form could not be read"))?;
+    let form: RateForm = serde_urlencoded::from_bytes(&body).map_err(|_| {
+        AppError::invalid(
+            "body",
+            reasons::BAD_BODY,
+            "the rating form could not be read",
+        )
+    })?;
     let lang = lang_from(form.lang.as_deref());
     let face = match form.face.as_deref() {
         Some("smiley") => Face::Smiley,
@@ -417,7 +431,7 @@ p.notice{font-size:1.15rem}";
             "<h1>{heading}</h1>\
 <section class=\"card\"><dl>\
 <dt>{l_category}</dt><dd>{category}</dd>\
-<dt>{l_title}</dt><dd>{title}</dd>{grid}\
+{title}{grid}\
 <dt>{l_status}</dt><dd>{status}</dd></dl></section>\
 <form method=\"post\" class=\"card\">\
 <input type=\"hidden\" name=\"lang\" value=\"{lang_code}\">\
@@ -429,8 +443,11 @@ p.notice{font-size:1.15rem}";
 </p></form>",
             l_category = t(lang, "事件类别", "Category"),
             category = escape(category),
-            l_title = t(lang, "事件", "Case"),
-            title = escape(&case.title),
+            title = case
+                .title
+                .as_deref()
+                .map(|title| format!("<dt>{}</dt><dd>{}</dd>", t(lang, "事件", "Case"), escape(title)))
+                .unwrap_or_default(),
             l_status = t(lang, "状态", "Status"),
             status = status_label(lang, case.status),
             lang_code = t(lang, "zh", "en"),

@@ -2,7 +2,11 @@
 //! near, and again once it has passed, as ops of the server (role System) on the case's
 //! timeline, so the grid leader's terminal pulls them like any other op. Each
 //! stage is chased once per deadline (a new deadline arms both again); a case
-//! chased often enough goes to the level above.
+//! chased often enough after its deadline goes to the level above.
+//!
+//! "Near" is a share of the time the deadline gave: the last quarter of the
+//! span from its dispatch to it, and never more than `near_deadline` before
+//! it. A 24-hour deadline is near after 18 hours, a week's in its last day.
 //!
 //! [`tick`] is one pass with the clock given, so tests can run it at any
 //! "now"; [`spawn`] runs it every period until shutdown.
@@ -23,6 +27,7 @@ use super::actions::escalate_if_chased_enough;
 use super::CentreConfig;
 use crate::cases::{self, SERVER_ACTOR_ID};
 use crate::error::AppError;
+use crate::status_sql;
 use crate::AppState;
 
 const NEAR_NOTE: &str = "临近办结时限，请抓紧办理";
@@ -30,6 +35,8 @@ const OVERDUE_NOTE: &str = "已超过办结时限，请尽快办结";
 /// Cases chased in one pass at most; the rest wait for the next pass, so one
 /// write transaction never holds the writer for long.
 const MAX_CHASES_PER_TICK: usize = 500;
+/// The last 1/NEAR_SHARE of the time a deadline gives is "near" it.
+pub const NEAR_SHARE: i64 = 4;
 
 /// What one pass did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -56,20 +63,25 @@ pub fn tick(
     // set (a received case waiting for dispatch shows as overdue in the
     // queue; there is nobody to urge yet); resolved ones stop the clock.
     let due: Vec<(String, Millis, Stage)> = {
-        let mut stmt = conn.prepare_cached(
+        let sql = format!(
             "SELECT d.case_id, d.deadline, d.deadline <= :now FROM case_desk d JOIN cases c ON c.id = d.case_id
              WHERE d.deadline IS NOT NULL
                AND json_extract(c.state, '$.deadline') IS NOT NULL
-               AND c.status IN ('dispatched', 'in_progress', 'escalated', 'reopened')
+               AND c.status IN {}
                AND ((d.deadline <= :now AND d.overdue_chased_for IS NOT d.deadline)
-                 OR (d.deadline > :now AND d.deadline - :near <= :now
+                 OR (d.deadline > :now
+                     AND d.deadline - min(:near,
+                         (d.deadline - COALESCE(d.deadline_set_at, d.received_at)) / :share) <= :now
                      AND d.near_chased_for IS NOT d.deadline))
              ORDER BY d.deadline, d.case_id LIMIT :max",
-        )?;
+            *status_sql::UNDER_CENTRE_DEADLINE
+        );
+        let mut stmt = conn.prepare_cached(&sql)?;
         let rows = stmt.query_map(
             rusqlite::named_params! {
                 ":now": now,
                 ":near": config.near_deadline,
+                ":share": NEAR_SHARE,
                 ":max": MAX_CHASES_PER_TICK as i64,
             },
             |r| {

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::codes;
 use super::staff::{self, load_staff, Staff};
 use crate::accounts::sha256;
-use crate::error::{parse_json, AppError};
+use crate::error::{parse_json, reasons, AppError};
 use crate::AppState;
 
 pub const SESSION_COOKIE: &str = "gridcase_session";
@@ -158,8 +158,13 @@ pub(crate) fn parse_body<T: DeserializeOwned>(
     bytes: &[u8],
 ) -> Result<T, AppError> {
     if is_form(headers) {
-        serde_urlencoded::from_bytes(bytes)
-            .map_err(|_| AppError::invalid("body", "a form field is missing or has the wrong type"))
+        serde_urlencoded::from_bytes(bytes).map_err(|_| {
+            AppError::invalid(
+                "body",
+                reasons::WRONG_TYPE,
+                "a form field is missing or has the wrong type",
+            )
+        })
     } else if bytes.iter().all(u8::is_ascii_whitespace) {
         parse_json(b"{}")
     } else {
@@ -172,7 +177,11 @@ async fn body_bytes(req: Request, state: &AppState) -> Result<Bytes, AppError> {
         if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
             AppError::too_large("the request body is too large")
         } else {
-            AppError::invalid("body", "the request body could not be read")
+            AppError::invalid(
+                "body",
+                reasons::BAD_BODY,
+                "the request body could not be read",
+            )
         }
     })
 }

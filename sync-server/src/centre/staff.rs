@@ -19,7 +19,7 @@ use rusqlite::{named_params, params, Connection, OptionalExtension};
 use serde::Serialize;
 
 use crate::accounts::new_id;
-use crate::error::AppError;
+use crate::error::{reasons, AppError};
 
 pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_LOGIN_CHARS: usize = 64;
@@ -161,7 +161,11 @@ impl Staff {
     ) -> Result<ReportScope, AppError> {
         if let Some(unit) = requested {
             if map.get(unit).is_none() {
-                return Err(AppError::invalid("unit", "unit: is not in the grid map"));
+                return Err(AppError::invalid(
+                    "unit",
+                    reasons::NOT_A_UNIT,
+                    "unit: is not in the grid map",
+                ));
             }
         }
         match self.role {
@@ -175,9 +179,8 @@ impl Staff {
                 let own = self.unit_id.as_deref().unwrap_or("");
                 let unit = requested.unwrap_or(own);
                 if unit != own && !map.is_within(unit, own) {
-                    return Err(AppError::new(
-                        axum::http::StatusCode::FORBIDDEN,
-                        crate::error::codes::FORBIDDEN,
+                    return Err(AppError::forbidden(
+                        reasons::OUTSIDE_YOUR_AREA,
                         "unit: is outside the area you answer for",
                     )
                     .with_field("unit"));
@@ -257,12 +260,14 @@ fn check_password(password: &str) -> Result<(), AppError> {
     if password.chars().count() < MIN_PASSWORD_CHARS {
         return Err(AppError::invalid(
             "password",
+            reasons::PASSWORD_TOO_SHORT,
             format!("must be at least {MIN_PASSWORD_CHARS} characters"),
         ));
     }
     if password.len() > MAX_PASSWORD_BYTES {
         return Err(AppError::invalid(
             "password",
+            reasons::PASSWORD_TOO_LONG,
             format!("must be at most {MAX_PASSWORD_BYTES} bytes"),
         ));
     }
@@ -273,17 +278,23 @@ fn check_password(password: &str) -> Result<(), AppError> {
 pub fn normalise_login(login: &str) -> Result<String, AppError> {
     let login = login.trim().to_lowercase();
     if login.is_empty() {
-        return Err(AppError::invalid("login", "must not be empty"));
+        return Err(AppError::invalid(
+            "login",
+            reasons::REQUIRED,
+            "must not be empty",
+        ));
     }
     if login.chars().count() > MAX_LOGIN_CHARS {
         return Err(AppError::invalid(
             "login",
+            reasons::TOO_LONG,
             format!("must be at most {MAX_LOGIN_CHARS} characters"),
         ));
     }
     if login.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(AppError::invalid(
             "login",
+            reasons::SPACES_IN_LOGIN,
             "must not contain spaces or control characters",
         ));
     }
@@ -291,9 +302,13 @@ pub fn normalise_login(login: &str) -> Result<String, AppError> {
 }
 
 fn check_name(field: &'static str, name: &str) -> Result<String, AppError> {
-    check_text(field, name, 1, MAX_NAME_CHARS).map_err(|e| AppError::invalid(field, e.reason))?;
+    check_text(field, name, 1, MAX_NAME_CHARS).map_err(|e| AppError::input(&e))?;
     if name.contains(['\n', '\r']) {
-        return Err(AppError::invalid(field, "must be a single line"));
+        return Err(AppError::invalid(
+            field,
+            reasons::NOT_SINGLE_LINE,
+            "must be a single line",
+        ));
     }
     Ok(name.trim().to_string())
 }
@@ -302,12 +317,14 @@ fn check_unit(map: &GridMap, field: &'static str, unit: &str) -> Result<(), AppE
     if map.is_empty() {
         return Err(AppError::invalid(
             field,
+            reasons::NO_GRID_MAP,
             "no grid map is imported yet; import one first",
         ));
     }
     if map.get(unit).is_none() {
         return Err(AppError::invalid(
             field,
+            reasons::NOT_A_UNIT,
             "is not a unit of the imported map",
         ));
     }
@@ -340,6 +357,7 @@ pub(crate) fn create_department(
     if taken {
         return Err(AppError::invalid(
             "name",
+            reasons::NAME_TAKEN,
             "a department of that name exists already",
         ));
     }
@@ -381,6 +399,74 @@ pub(crate) fn load_department(conn: &Connection, id: &str) -> Result<Option<Depa
         .optional()?)
 }
 
+/// The department `given` names: its id, or its name as people type it
+/// (names are unique). Refused by `field` when there is none.
+pub(crate) fn resolve_department(
+    conn: &Connection,
+    field: &'static str,
+    given: &str,
+) -> Result<Department, AppError> {
+    let given = given.trim();
+    if let Some(d) = load_department(conn, given)? {
+        return Ok(d);
+    }
+    let by_name = conn
+        .prepare_cached("SELECT id, name, unit_id FROM departments WHERE name = ?1")?
+        .query_row([given], |r| {
+            Ok(Department {
+                id: r.get(0)?,
+                name: r.get(1)?,
+                unit_id: r.get(2)?,
+            })
+        })
+        .optional()?;
+    by_name.ok_or_else(|| {
+        AppError::invalid(
+            field,
+            reasons::NO_SUCH_DEPARTMENT,
+            "no department has this id or name (list-departments shows them)",
+        )
+    })
+}
+
+/// Whether `department` serves the area of the case: it serves everywhere,
+/// or the case is in its unit (or below it).
+pub(crate) fn serves_case(
+    conn: &Connection,
+    department: &Department,
+    case_id: &str,
+) -> Result<bool, AppError> {
+    let Some(unit) = &department.unit_id else {
+        return Ok(true);
+    };
+    Ok(conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM case_scopes WHERE case_id = ?1 AND unit_id = ?2)",
+        )?
+        .query_row([case_id, unit.as_str()], |r| r.get(0))?)
+}
+
+/// The departments that serve a case's area, for the dispatcher's choice.
+pub(crate) fn departments_serving(
+    conn: &Connection,
+    case_id: &str,
+) -> Result<Vec<Department>, AppError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, name, unit_id FROM departments d
+         WHERE d.unit_id IS NULL
+            OR EXISTS (SELECT 1 FROM case_scopes s WHERE s.case_id = ?1 AND s.unit_id = d.unit_id)
+         ORDER BY name",
+    )?;
+    let rows = stmt.query_map([case_id], |r| {
+        Ok(Department {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            unit_id: r.get(2)?,
+        })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// What the admin gives to create a member of staff.
 #[derive(Debug, Clone)]
 pub struct NewStaff {
@@ -405,41 +491,55 @@ pub(crate) fn create_staff(
 ) -> Result<Staff, AppError> {
     let login = normalise_login(&new.login)?;
     let name = check_name("name", &new.name)?;
-    match new.role {
+    let department_id = match new.role {
         StaffRole::Dispatcher | StaffRole::Supervisor => {
             let unit = new.unit_id.as_deref().ok_or_else(|| {
-                AppError::invalid("unit", "a dispatcher or supervisor needs a unit")
+                AppError::invalid(
+                    "unit",
+                    reasons::NEEDS_UNIT,
+                    "a dispatcher or supervisor needs a unit",
+                )
             })?;
             check_unit(map, "unit", unit)?;
             if new.department_id.is_some() {
                 return Err(AppError::invalid(
                     "department",
+                    reasons::DEPARTMENT_NOT_FOR_ROLE,
                     "only a department handler has a department",
                 ));
             }
+            None
         }
         StaffRole::Department => {
             let department = new.department_id.as_deref().ok_or_else(|| {
-                AppError::invalid("department", "a department handler needs a department")
+                AppError::invalid(
+                    "department",
+                    reasons::NEEDS_DEPARTMENT,
+                    "a department handler needs a department",
+                )
             })?;
-            if load_department(conn, department)?.is_none() {
-                return Err(AppError::invalid("department", "no such department"));
-            }
+            let department = resolve_department(conn, "department", department)?;
             if new.unit_id.is_some() {
                 return Err(AppError::invalid(
                     "unit",
+                    reasons::UNIT_NOT_FOR_HANDLER,
                     "a department handler answers for a department, not a unit",
                 ));
             }
+            Some(department.id)
         }
-    }
+    };
     let taken: bool = conn.query_row(
         "SELECT EXISTS (SELECT 1 FROM staff WHERE login = ?1)",
         [&login],
         |r| r.get(0),
     )?;
     if taken {
-        return Err(AppError::invalid("login", "is taken already"));
+        return Err(AppError::invalid(
+            "login",
+            reasons::LOGIN_TAKEN,
+            "is taken already",
+        ));
     }
     let id = new_id();
     conn.execute(
@@ -451,19 +551,64 @@ pub(crate) fn create_staff(
             name,
             new.role.as_str(),
             new.unit_id,
-            new.department_id,
+            department_id,
             password_hash,
             now
         ],
     )?;
-    Ok(Staff {
+    let staff = Staff {
         id,
         login,
         name,
         role: new.role,
         unit_id: new.unit_id.clone(),
-        department_id: new.department_id.clone(),
-    })
+        department_id,
+    };
+    // A new dispatcher may be the first to read cases waiting below them.
+    if staff.role == StaffRole::Dispatcher {
+        super::desk::rehome(conn, map)?;
+    }
+    Ok(staff)
+}
+
+/// Moves a dispatcher or supervisor to another unit, then re-homes the cases
+/// that no dispatcher reads any more (or that the move lets one read).
+pub(crate) fn move_staff(
+    conn: &Connection,
+    map: &GridMap,
+    login: &str,
+    unit: &str,
+) -> Result<Staff, AppError> {
+    let login = normalise_login(login)?;
+    let found: Option<Staff> = conn
+        .prepare_cached(
+            "SELECT id, login, name, role, unit_id, department_id FROM staff WHERE login = ?1",
+        )?
+        .query_row([&login], staff_from_row)
+        .optional()?;
+    let staff = found.ok_or_else(|| {
+        AppError::invalid(
+            "login",
+            reasons::NO_SUCH_LOGIN,
+            "no member of staff has this login",
+        )
+    })?;
+    if staff.role == StaffRole::Department {
+        return Err(AppError::invalid(
+            "unit",
+            reasons::UNIT_NOT_FOR_HANDLER,
+            "a department handler answers for a department, not a unit",
+        ));
+    }
+    check_unit(map, "unit", unit)?;
+    conn.execute(
+        "UPDATE staff SET unit_id = ?2 WHERE id = ?1",
+        params![staff.id, unit],
+    )?;
+    if staff.role == StaffRole::Dispatcher {
+        super::desk::rehome(conn, map)?;
+    }
+    load_staff(conn, &staff.id)?.ok_or_else(AppError::internal)
 }
 
 /// Replaces a member's password (hashed by the caller), lifts a lockout and
@@ -479,7 +624,13 @@ pub(crate) fn set_password(
             r.get(0)
         })
         .optional()?;
-    let id = id.ok_or_else(|| AppError::invalid("login", "no member of staff has this login"))?;
+    let id = id.ok_or_else(|| {
+        AppError::invalid(
+            "login",
+            reasons::NO_SUCH_LOGIN,
+            "no member of staff has this login",
+        )
+    })?;
     conn.execute(
         "UPDATE staff SET password_hash = ?2, failed_logins = 0, locked_until = NULL WHERE id = ?1",
         params![id, password_hash],

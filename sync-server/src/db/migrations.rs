@@ -18,6 +18,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0004_open311",
         include_str!("../../migrations/0004_open311.sql"),
     ),
+    (
+        "0005_no_case_out_of_sight",
+        include_str!("../../migrations/0005_no_case_out_of_sight.sql"),
+    ),
 ];
 
 #[derive(Debug, thiserror::Error)]

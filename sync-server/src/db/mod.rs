@@ -80,7 +80,9 @@ impl Db {
         tokio::task::spawn_blocking(move || {
             let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
             let out = f(&tx)?;
+            gridcase_core::failpoint::hit(gridcase_core::failpoint::SERVER_BEFORE_COMMIT);
             tx.commit()?;
+            gridcase_core::failpoint::hit(gridcase_core::failpoint::SERVER_AFTER_COMMIT);
             Ok(out)
         })
         .await?
@@ -120,5 +122,34 @@ impl Db {
             out
         })
         .await?
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The durability settings on the server's own connections (per
+    /// connection: a fresh one would not show them): WAL, a full sync at each
+    /// commit (an op acknowledged to a terminal survives a power cut), and
+    /// foreign keys, on the writer and the readers alike.
+    #[tokio::test]
+    async fn the_database_runs_in_wal_with_full_sync_and_foreign_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("gridcase.db"), 2).unwrap();
+        let read = |tx: &Transaction<'_>| -> Result<(String, i64, bool), AppError> {
+            Ok((
+                tx.pragma_query_value(None, "journal_mode", |r| r.get(0))?,
+                tx.pragma_query_value(None, "synchronous", |r| r.get(0))?,
+                tx.pragma_query_value(None, "foreign_keys", |r| r.get(0))?,
+            ))
+        };
+        let writer = db.write(move |tx| read(tx)).await.unwrap();
+        let reader = db.read(move |tx| read(tx)).await.unwrap();
+        for (who, (mode, sync, fk)) in [("writer", writer), ("reader", reader)] {
+            assert_eq!(mode, "wal", "{who}");
+            assert_eq!(sync, 2, "{who}: synchronous=FULL");
+            assert!(fk, "{who}: foreign_keys=ON");
+        }
     }
 }

@@ -35,8 +35,13 @@ fn hash(key: &str) -> Vec<u8> {
 }
 
 pub(crate) fn issue(conn: &Connection, name: &str, now: Millis) -> Result<IssuedKey, AppError> {
-    gridcase_core::case::check_text("name", name, 1, MAX_KEY_NAME_CHARS)
-        .map_err(|e| AppError::invalid("name", format!("name: {}", e.reason)))?;
+    gridcase_core::case::check_text("name", name, 1, MAX_KEY_NAME_CHARS).map_err(|e| {
+        AppError::invalid(
+            "name",
+            crate::error::reasons::of_input(&e.reason),
+            format!("name: {}", e.reason),
+        )
+    })?;
     let mut bytes = [0u8; KEY_BYTES];
     getrandom::fill(&mut bytes).map_err(|e| {
         tracing::error!(error = %e, "the OS gave no randomness");

@@ -66,8 +66,12 @@ async fn get_top(
 }
 
 async fn search(state: &AppState, query: &str) -> Result<render::Document, Open311Error> {
-    let query = RequestQuery::parse(&pairs(query.as_bytes()), now_millis())?;
-    Ok(state.db.read(move |tx| requests::find(tx, &query)).await?)
+    let zone = state.zone.clone();
+    let query = RequestQuery::parse(&pairs(query.as_bytes()), now_millis(), &zone)?;
+    Ok(state
+        .db
+        .read(move |tx| requests::find(tx, &zone, &query))
+        .await?)
 }
 
 /// `GET services/{service_code}.{format}`.
@@ -88,13 +92,14 @@ async fn get_request(State(state): State<AppState>, Path(file): Path<String>) ->
         Ok((id, format)) => (id.to_string(), format),
         Err(e) => return e.into_response(Format::Json),
     };
+    let zone = state.zone.clone();
     let found = state
         .db
         .read(move |tx| {
             if !requests::exists(tx, &id)? {
                 return Ok(None);
             }
-            requests::find(tx, &RequestQuery::Ids(vec![id])).map(Some)
+            requests::find(tx, &zone, &RequestQuery::Ids(vec![id])).map(Some)
         })
         .await;
     let result = match found {
@@ -173,7 +178,7 @@ async fn post_request(
             )
         })?;
     let now = now_millis();
-    let request = NewRequest::parse(&fields, now)?;
+    let request = NewRequest::parse(&fields, now, &state.zone)?;
     let grids = state.grids.clone();
     let case_id = state
         .db

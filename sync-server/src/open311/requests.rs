@@ -25,10 +25,12 @@ use rusqlite::{named_params, params, Connection};
 
 use super::render::{Document, Open311Error, Value};
 use super::services::{OCCURRED_AT_ATTRIBUTE, TITLE_ATTRIBUTE};
-use crate::calendar::{self, DateEnd, Period};
+use crate::calendar::{self, DateEnd, Period, Zone};
 use crate::cases;
-use crate::error::AppError;
+use crate::error::{reasons, AppError};
+use crate::names::Departments;
 use crate::public::PublicCase;
+use crate::status_sql;
 
 /// The spec's cap on one answer, and on the span of a date search.
 pub const MAX_REQUESTS: usize = 1000;
@@ -92,7 +94,7 @@ pub fn status_note(status: CaseStatus) -> &'static str {
 }
 
 /// One request as GET answers it.
-pub fn request_value(case: &PublicCase, media_url: Option<String>) -> Value {
+pub fn request_value(case: &PublicCase, media_url: Option<String>, zone: &Zone) -> Value {
     let description = case
         .description
         .clone()
@@ -118,15 +120,15 @@ pub fn request_value(case: &PublicCase, media_url: Option<String>) -> Value {
         ("service_notice", Value::Null),
         (
             "requested_datetime",
-            Value::str(calendar::format_w3c(case.reported_at)),
+            Value::str(zone.format_w3c(case.reported_at)),
         ),
         (
             "updated_datetime",
-            Value::str(calendar::format_w3c(case.updated_at)),
+            Value::str(zone.format_w3c(case.updated_at)),
         ),
         (
             "expected_datetime",
-            Value::opt_str(case.deadline.map(calendar::format_w3c)),
+            Value::opt_str(case.deadline.map(|t| zone.format_w3c(t))),
         ),
         ("address", Value::opt_str(case.address.clone())),
         ("address_id", Value::Null),
@@ -160,8 +162,13 @@ fn comma_list(values: &[&str]) -> Vec<String> {
 }
 
 impl RequestQuery {
-    /// From the query string's pairs; `now` ends the default 90 days.
-    pub fn parse(pairs: &[(String, String)], now: Millis) -> Result<RequestQuery, Open311Error> {
+    /// From the query string's pairs; `now` ends the default 90 days; a bare
+    /// date is a day on `zone`.
+    pub fn parse(
+        pairs: &[(String, String)],
+        now: Millis,
+        zone: &Zone,
+    ) -> Result<RequestQuery, Open311Error> {
         let all = |name: &str| -> Vec<&str> {
             pairs
                 .iter()
@@ -197,7 +204,7 @@ impl RequestQuery {
             match all(field).as_slice() {
                 [] => Ok(None),
                 [one] if one.trim().is_empty() => Ok(None),
-                [one] => calendar::parse_w3c(field, one, DateEnd::Start)
+                [one] => calendar::parse_w3c(zone, field, one, DateEnd::Start)
                     .map(Some)
                     .map_err(|e| Open311Error::field(e.field, e.reason)),
                 _ => Err(Open311Error::field(field, "is given more than once")),
@@ -238,13 +245,17 @@ impl RequestQuery {
 }
 
 /// The requests a query selects, newest first, at most [`MAX_REQUESTS`].
-pub fn find(conn: &Connection, query: &RequestQuery) -> Result<Document, AppError> {
-    const SELECT: &str = "SELECT c.state, c.resolved_at, r.media_url FROM cases c
-        LEFT JOIN open311_requests r ON r.case_id = c.id WHERE c.status != 'draft'";
+pub fn find(conn: &Connection, zone: &Zone, query: &RequestQuery) -> Result<Document, AppError> {
+    let departments = Departments::load(conn)?;
+    let select = format!(
+        "SELECT c.state, c.resolved_at, r.media_url FROM cases c
+        LEFT JOIN open311_requests r ON r.case_id = c.id WHERE c.status NOT IN {}",
+        *status_sql::DRAFT
+    );
     let (sql, ids, codes, statuses, period) = match query {
         RequestQuery::Ids(ids) => (
             format!(
-                "{SELECT} AND c.id IN (SELECT value FROM json_each(:ids))
+                "{select} AND c.id IN (SELECT value FROM json_each(:ids))
                  ORDER BY c.created_at DESC, c.id DESC LIMIT :limit"
             ),
             serde_json::to_string(ids).map_err(|_| AppError::internal())?,
@@ -265,7 +276,7 @@ pub fn find(conn: &Connection, query: &RequestQuery) -> Result<Document, AppErro
                 .collect();
             (
                 format!(
-                    "{SELECT} AND c.created_at >= :from AND c.created_at < :to
+                    "{select} AND c.created_at >= :from AND c.created_at < :to
                      AND (:codes IS NULL OR c.category IN (SELECT value FROM json_each(:codes)))
                      AND (:statuses IS NULL OR c.status IN (SELECT value FROM json_each(:statuses)))
                      ORDER BY c.created_at DESC, c.id DESC LIMIT :limit"
@@ -302,8 +313,9 @@ pub fn find(conn: &Connection, query: &RequestQuery) -> Result<Document, AppErro
             AppError::internal()
         })?;
         items.push(request_value(
-            &PublicCase::of(&case, resolved_at),
+            &PublicCase::of(&case, resolved_at, &departments),
             media_url,
+            zone,
         ));
     }
     Ok(Document::list("service_requests", "request", items))
@@ -365,7 +377,11 @@ fn title_from(description: &str, category: Category) -> String {
 
 impl NewRequest {
     /// Reads a POST's form fields (the caller checks `api_key`).
-    pub fn parse(pairs: &[(String, String)], now: Millis) -> Result<NewRequest, Open311Error> {
+    pub fn parse(
+        pairs: &[(String, String)],
+        now: Millis,
+        zone: &Zone,
+    ) -> Result<NewRequest, Open311Error> {
         let mut single: std::collections::HashMap<&str, &str> = Default::default();
         let mut attributes: Vec<(&str, &str)> = Vec::new();
         for (key, value) in pairs {
@@ -413,7 +429,7 @@ impl NewRequest {
             match *code {
                 TITLE_ATTRIBUTE => title = Some(value.trim().to_string()),
                 OCCURRED_AT_ATTRIBUTE => {
-                    occurred_at = calendar::parse_w3c("occurred_at", value, DateEnd::Start)
+                    occurred_at = calendar::parse_w3c(zone, "occurred_at", value, DateEnd::Start)
                         .map_err(invalid)?;
                 }
                 _ => {
@@ -472,6 +488,7 @@ fn refused(e: DomainError) -> AppError {
     match e {
         DomainError::Invalid(e) => AppError::invalid(
             open311_field(e.field),
+            reasons::of_input(&e.reason),
             format!("{}: {}", open311_field(e.field), e.reason),
         ),
         other => {
@@ -499,6 +516,7 @@ pub fn file(
     if map.grid_of(&point).is_none() {
         return Err(AppError::invalid(
             "lat",
+            reasons::NO_GRID,
             "lat, long: the point is outside every grid this centre serves",
         ));
     }
@@ -551,7 +569,10 @@ pub fn filed(case_id: CaseId) -> Document {
 /// Whether a non-draft case with this id exists (for a 404 on GET by id).
 pub fn exists(conn: &Connection, id: &str) -> Result<bool, AppError> {
     Ok(conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM cases WHERE id = :id AND status != 'draft')",
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM cases WHERE id = :id AND status NOT IN {})",
+            *status_sql::DRAFT
+        ),
         named_params! {":id": id},
         |r| r.get(0),
     )?)
@@ -582,6 +603,7 @@ mod tests {
                 ("email", "resident@example.org"),
             ]),
             NOW,
+            &Zone::default(),
         )
         .unwrap();
         assert_eq!(ok.draft.title, "井盖塌陷，车掉进去了");
@@ -599,7 +621,7 @@ mod tests {
                 .filter(|(k, _)| *k != without)
                 .collect();
             list.extend_from_slice(extra);
-            NewRequest::parse(&pairs(&list), NOW)
+            NewRequest::parse(&pairs(&list), NOW, &Zone::default())
                 .unwrap_err()
                 .description
         };
@@ -620,7 +642,7 @@ mod tests {
 
     #[test]
     fn a_search_defaults_to_ninety_days_and_refuses_a_longer_span() {
-        let q = RequestQuery::parse(&[], NOW).unwrap();
+        let q = RequestQuery::parse(&[], NOW, &Zone::default()).unwrap();
         let RequestQuery::Search { period, .. } = q else {
             panic!("a search")
         };
@@ -628,6 +650,7 @@ mod tests {
         let q = RequestQuery::parse(
             &pairs(&[("service_request_id", "a, b"), ("status", "bogus")]),
             NOW,
+            &Zone::default(),
         )
         .unwrap();
         assert_eq!(q, RequestQuery::Ids(vec!["a".into(), "b".into()]));
@@ -637,12 +660,18 @@ mod tests {
                 ("end_date", "2025-06-01T00:00:00Z"),
             ]),
             NOW,
+            &Zone::default(),
         )
         .unwrap_err();
         assert!(err.description.starts_with("end_date:"));
-        let err = RequestQuery::parse(&pairs(&[("status", "open,pending")]), NOW).unwrap_err();
+        let err = RequestQuery::parse(&pairs(&[("status", "open,pending")]), NOW, &Zone::default())
+            .unwrap_err();
         assert!(err.description.starts_with("status:"));
-        let q = RequestQuery::parse(&pairs(&[("status", "open"), ("status", "closed")]), NOW);
+        let q = RequestQuery::parse(
+            &pairs(&[("status", "open"), ("status", "closed")]),
+            NOW,
+            &Zone::default(),
+        );
         assert!(matches!(q, Ok(RequestQuery::Search { statuses, .. }) if statuses.len() == 2));
     }
 

@@ -8,7 +8,7 @@
 
 pub mod assets;
 
-use axum::extract::{Path, RawQuery};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
@@ -101,7 +101,7 @@ fn script_json(value: &serde_json::Value) -> String {
         .replace('&', "\\u0026")
 }
 
-fn shell(screen: Screen, lang: Lang, case_id: Option<&str>) -> String {
+fn shell(screen: Screen, lang: Lang, case_id: Option<&str>, time_zone: &str) -> String {
     let categories: Vec<_> = Category::ALL
         .iter()
         .map(|c| json!({"code": c.code(), "zh": c.name_zh(), "en": c.name_en()}))
@@ -117,6 +117,9 @@ fn shell(screen: Screen, lang: Lang, case_id: Option<&str>) -> String {
         "case_id": case_id,
         "categories": categories,
         "statuses": statuses,
+        // Every time on the pages is read on the deployment's clock, not the
+        // browser's.
+        "time_zone": time_zone,
     }));
     format!(
         "<!doctype html>\n<html lang=\"{html_lang}\"><head><meta charset=\"utf-8\">\
@@ -172,6 +175,7 @@ fn page_response(html: String, set_lang: Option<Lang>) -> Response {
 /// The screen for a logged-in member of staff; anyone else goes to the
 /// login page first and comes back here after it.
 fn staff_screen(
+    state: &AppState,
     screen: Screen,
     session: Result<StaffSession, AppError>,
     headers: &HeaderMap,
@@ -185,21 +189,27 @@ fn staff_screen(
         let next: String = form_urlencoded::byte_serialize(path.as_bytes()).collect();
         return Redirect::to(&format!("/centre/login?next={next}")).into_response();
     }
-    page_response(shell(screen, lang, case_id), chosen)
+    page_response(shell(screen, lang, case_id, state.zone.name()), chosen)
 }
 
-async fn login_page(headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+async fn login_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let chosen = query_lang(query.as_deref());
     let lang = chosen.or_else(|| cookie_lang(&headers)).unwrap_or(Lang::Zh);
-    page_response(shell(Screen::Login, lang, None), chosen)
+    page_response(shell(Screen::Login, lang, None, state.zone.name()), chosen)
 }
 
 async fn queue_page(
+    State(state): State<AppState>,
     session: Result<StaffSession, AppError>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     staff_screen(
+        &state,
         Screen::Queue,
         session,
         &headers,
@@ -210,11 +220,13 @@ async fn queue_page(
 }
 
 async fn map_page(
+    State(state): State<AppState>,
     session: Result<StaffSession, AppError>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     staff_screen(
+        &state,
         Screen::Map,
         session,
         &headers,
@@ -225,11 +237,13 @@ async fn map_page(
 }
 
 async fn figures_page(
+    State(state): State<AppState>,
     session: Result<StaffSession, AppError>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     staff_screen(
+        &state,
         Screen::Figures,
         session,
         &headers,
@@ -240,6 +254,7 @@ async fn figures_page(
 }
 
 async fn case_page(
+    State(state): State<AppState>,
     session: Result<StaffSession, AppError>,
     headers: HeaderMap,
     Path(id): Path<String>,
@@ -249,6 +264,7 @@ async fn case_page(
         .map_err(|_| AppError::not_found("no such case"))?
         .to_string();
     Ok(staff_screen(
+        &state,
         Screen::Case,
         session,
         &headers,
@@ -301,6 +317,36 @@ mod tests {
         assert_eq!(cookie_lang(&h), Some(Lang::En));
     }
 
+    /// Every reason the API gives has its words in both languages, so no
+    /// page ever shows the server's English instead.
+    #[test]
+    fn every_error_reason_is_translated() {
+        for lang in ["zh.js", "en.js"] {
+            let text = assets::ASSETS.iter().find(|a| a.name == lang).unwrap().body;
+            for reason in crate::error::reasons::ALL {
+                assert!(
+                    text.contains(&format!("reason_{reason}:")),
+                    "{lang} has no reason_{reason}"
+                );
+            }
+            for code in [
+                "invalid_request",
+                "not_allowed",
+                "forbidden",
+                "not_found",
+                "csrf_failed",
+                "session_expired",
+                "too_large",
+                "unavailable",
+            ] {
+                assert!(
+                    text.contains(&format!("code_{code}:")),
+                    "{lang} has no code_{code}"
+                );
+            }
+        }
+    }
+
     #[test]
     fn every_page_names_existing_assets() {
         for screen in [
@@ -311,7 +357,7 @@ mod tests {
             Screen::Figures,
         ] {
             for lang in [Lang::Zh, Lang::En] {
-                let html = shell(screen, lang, None);
+                let html = shell(screen, lang, None, "Asia/Shanghai");
                 for part in html.split("/centre/assets/").skip(1) {
                     let name = part.split('?').next().unwrap();
                     assert!(

@@ -484,3 +484,74 @@ async fn a_new_password_ends_the_old_sessions_and_lifts_a_lockout() {
         .reset_password("nobody", "a brand new password");
     assert_eq!(err.unwrap_err().body.field.as_deref(), Some("login"));
 }
+
+/// The defaults, as a centre gets them without configuring anything: five
+/// wrong passwords in a row lock the login for fifteen minutes, and a
+/// success in between starts the count again.
+#[tokio::test]
+async fn the_lockout_defaults_are_five_tries_fifteen_minutes_and_a_success_resets_them() {
+    let defaults = gridcase_server::centre::CentreConfig::default();
+    assert_eq!(defaults.login_max_failures, 5);
+    assert_eq!(defaults.login_lockout, 15 * gridcase_core::time::MINUTE);
+    let c = Centre::start().await;
+    c.create_staff("li", StaffRole::Supervisor, Some("c"), None);
+    async fn wrong(c: &Centre) {
+        assert_eq!(
+            c.login("li", "not the password").await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+    }
+    // Four wrong, then right: still let in, and the count starts over.
+    for _ in 0..4 {
+        wrong(&c).await;
+    }
+    assert_eq!(c.login("li", PASSWORD).await.status(), StatusCode::OK);
+    for _ in 0..4 {
+        wrong(&c).await;
+    }
+    assert_eq!(
+        c.login("li", PASSWORD).await.status(),
+        StatusCode::OK,
+        "four after a success do not lock"
+    );
+    // Five in a row lock it, for fifteen minutes.
+    for _ in 0..5 {
+        wrong(&c).await;
+    }
+    let before = gridcase_core::time::now_millis();
+    let resp = c.login("li", PASSWORD).await;
+    assert_eq!(resp.status(), StatusCode::TOO_MANY_REQUESTS);
+    let body: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(body["code"], "too_many_attempts");
+    assert!(
+        body["message"].as_str().unwrap().contains("15 minutes"),
+        "{body}"
+    );
+    let db = rusqlite::Connection::open(c.server.dir.path().join("gridcase.db")).unwrap();
+    let until: i64 = db
+        .query_row(
+            "SELECT locked_until FROM staff WHERE login = 'li'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let lockout = until - before;
+    assert!(
+        (14 * 60_000..=15 * 60_000).contains(&lockout),
+        "locked for {lockout} ms"
+    );
+}
+
+/// Behind https (the public address the server is configured with), the
+/// session cookie is marked Secure, so a browser never sends it in the clear.
+#[tokio::test]
+async fn the_session_cookie_is_secure_over_https() {
+    let c =
+        Centre::start_with(|cfg| cfg.public_url = Some("https://centre.example.cn".into())).await;
+    c.create_staff("zhou", StaffRole::Supervisor, Some("c"), None);
+    let resp = c.login("zhou", PASSWORD).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    let set_cookie = resp.headers()["set-cookie"].to_str().unwrap().to_string();
+    assert!(set_cookie.contains("; Secure"), "{set_cookie}");
+    assert!(set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"));
+}

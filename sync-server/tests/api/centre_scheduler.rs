@@ -1,5 +1,6 @@
 //! The deadline scheduler: near and overdue chases, once each, pulled by the
-//! grid leader's terminal; escalation after enough chases.
+//! grid leader's terminal; "near" as the last quarter of the time given
+//! (at most the configured hours); escalation after enough overdue chases.
 
 use std::time::Duration;
 
@@ -50,9 +51,14 @@ async fn near_and_overdue_are_each_chased_once_and_reach_the_terminal() {
         (0, 0, 0),
         "30 h away is not near"
     );
-    assert_eq!(c.run_deadlines(&config, deadline - 23 * HOUR), (1, 0, 0));
     assert_eq!(
-        c.run_deadlines(&config, deadline - 22 * HOUR),
+        c.run_deadlines(&config, deadline - 23 * HOUR),
+        (0, 0, 0),
+        "near is the last quarter of the 30 h given: 7.5 h"
+    );
+    assert_eq!(c.run_deadlines(&config, deadline - 7 * HOUR), (1, 0, 0));
+    assert_eq!(
+        c.run_deadlines(&config, deadline - 6 * HOUR),
         (0, 0, 0),
         "once"
     );
@@ -134,10 +140,11 @@ async fn a_case_chased_often_enough_goes_to_the_level_above() {
     )
     .await;
     let config = CentreConfig {
-        escalate_after_chases: 2,
+        escalate_after_chases: 1,
         ..CentreConfig::default()
     };
-    assert_eq!(c.run_deadlines(&config, deadline - HOUR), (1, 0, 0));
+    // Near its deadline: chased, but a reminder is not a failure to act.
+    assert_eq!(c.run_deadlines(&config, deadline - 20 * MINUTE), (1, 0, 0));
     assert_eq!(c.stored(case).status.as_str(), "dispatched");
     assert_eq!(c.run_deadlines(&config, deadline + HOUR), (0, 1, 1));
     let (_, view) = c.case(&k1, case).await;
@@ -149,14 +156,71 @@ async fn a_case_chased_often_enough_goes_to_the_level_above() {
     assert_eq!(c.queue_ids(&k1, "mine=true").await, vec![case.to_string()]);
     assert!(c.queue_ids(&t1, "mine=true").await.is_empty());
 
-    // A dispatcher's own chase counts too; the county is chased into the city
-    // only if the city has a dispatcher (it has none here).
+    // Chases before the deadline never escalate, however many (the city has
+    // a dispatcher to take it, and the default is three).
+    c.dispatcher("city", "c").await;
     c.ok(&k1, case, "dispatch", json!({"department_id": c.municipal}))
         .await;
-    c.ok(&k1, case, "chase", json!({"note": "请加快"})).await;
-    let out = c.ok(&k1, case, "chase", json!({"note": "再催"})).await;
-    assert_eq!(out["escalated"], false);
+    for note in ["请加快", "再催", "三催"] {
+        let out = c.ok(&k1, case, "chase", json!({ "note": note })).await;
+        assert_eq!(out["escalated"], false, "{note}: before the deadline");
+    }
     assert_eq!(c.stored(case).status.as_str(), "dispatched");
+    assert_eq!(c.stored(case).chase_count, 3);
+}
+
+#[tokio::test]
+async fn a_days_deadline_is_not_chased_a_minute_after_dispatch() {
+    let c = Centre::start().await;
+    let t1 = c.dispatcher("t1", "t-1").await;
+    c.dispatcher("k1", "k-1").await;
+    let leader = c.leader("网格长", &["g-1"]).await;
+    let case = c.report(&leader, in_g1()).await;
+    let now = now_millis();
+    let deadline = now + 24 * HOUR;
+    c.ok(
+        &t1,
+        case,
+        "dispatch",
+        json!({"department_id": c.municipal, "deadline": deadline}),
+    )
+    .await;
+    // The README's own example: 24 h given, the default 24 h threshold.
+    let config = CentreConfig {
+        escalate_after_chases: 1,
+        ..CentreConfig::default()
+    };
+    assert_eq!(
+        c.run_deadlines(&config, now + MINUTE),
+        (0, 0, 0),
+        "a minute after dispatch is not near"
+    );
+    assert_eq!(c.run_deadlines(&config, now + 17 * HOUR), (0, 0, 0));
+    assert_eq!(
+        c.run_deadlines(&config, now + 18 * HOUR + MINUTE),
+        (1, 0, 0),
+        "its last quarter is near"
+    );
+    assert_eq!(
+        c.stored(case).status.as_str(),
+        "dispatched",
+        "not escalated"
+    );
+    assert_eq!(c.run_deadlines(&config, deadline + MINUTE), (0, 1, 1));
+    assert_eq!(c.stored(case).status.as_str(), "escalated");
+
+    // A week's deadline is near in its last day, not its last quarter.
+    let other = c.report(&leader, in_g1()).await;
+    let week = now + 7 * 24 * HOUR;
+    c.ok(
+        &t1,
+        other,
+        "dispatch",
+        json!({"department_id": c.municipal, "deadline": week}),
+    )
+    .await;
+    assert_eq!(c.run_deadlines(&config, week - 25 * HOUR), (0, 0, 0));
+    assert_eq!(c.run_deadlines(&config, week - 23 * HOUR), (1, 0, 0));
 }
 
 #[tokio::test]
@@ -168,26 +232,39 @@ async fn the_running_server_chases_on_its_own() {
     let k1 = c.dispatcher("k1", "k-1").await;
     let leader = c.leader("网格长", &["g-1"]).await;
     let case = c.report(&leader, in_g1()).await;
+    // A deadline a moment ahead: the running scheduler chases it once past.
     c.ok(
         &k1,
         case,
         "dispatch",
-        json!({"department_id": c.municipal, "deadline": now_millis() + HOUR}),
+        json!({"department_id": c.municipal, "deadline": now_millis() + 1_500}),
     )
     .await;
-    let mut chased = 0;
-    for _ in 0..100 {
-        chased = c.stored(case).chase_count;
-        if chased > 0 {
+    let overdue = |pulled: &[gridcase_core::protocol::PulledOp]| {
+        chases(pulled)
+            .iter()
+            .filter(|n| n.contains("已超过"))
+            .count()
+    };
+    let mut seen = 0;
+    for _ in 0..200 {
+        let (pulled, _) = c.server.pull_all(&leader, 0).await;
+        seen = overdue(&pulled);
+        if seen > 0 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert_eq!(chased, 1);
+    assert_eq!(seen, 1, "chased once past its deadline");
+    let before = c.stored(case).chase_count;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(c.stored(case).chase_count, 1, "not again");
+    assert_eq!(c.stored(case).chase_count, before, "not again");
     let (pulled, _) = c.server.pull_all(&leader, 0).await;
-    assert_eq!(chases(&pulled).len(), 1);
+    assert_eq!(overdue(&pulled), 1);
+    assert!(
+        chases(&pulled).len() <= 2,
+        "near at most once, overdue once"
+    );
 }
 
 #[tokio::test]

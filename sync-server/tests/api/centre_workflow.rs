@@ -35,7 +35,7 @@ async fn a_case_runs_its_whole_life_through_the_centre() {
         Some(proposed),
         "the grid leader's deadline by default"
     );
-    assert_eq!(stored.department.as_deref(), Some("市政"));
+    assert_eq!(stored.department.as_deref(), Some(c.municipal.as_str()));
 
     assert_eq!(
         c.queue_ids(&municipal, "mine=true").await,
@@ -124,9 +124,11 @@ async fn reassigning_moves_the_case_to_the_other_department() {
         .await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["field"], "deadline");
+    assert_eq!(body["reason"], "in_the_past", "a code the page translates");
     let (status, body) = c.act(&k1, case, "dispatch", json!({})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["field"], "department_id");
+    assert_eq!(body["reason"], "required");
 
     c.ok(&k1, case, "dispatch", dispatch_body(&c.municipal))
         .await;
@@ -141,7 +143,7 @@ async fn reassigning_moves_the_case_to_the_other_department() {
     .await;
     let stored = c.stored(case);
     assert_eq!(stored.status, CaseStatus::Dispatched);
-    assert_eq!(stored.department.as_deref(), Some("住建"));
+    assert_eq!(stored.department.as_deref(), Some(c.housing.as_str()));
     assert_eq!(stored.deadline, Some(deadline));
     assert!(c.queue_ids(&municipal, "").await.is_empty());
     assert_eq!(c.case(&municipal, case).await.0, StatusCode::NOT_FOUND);
@@ -431,4 +433,59 @@ async fn a_new_map_without_the_queue_unit_hands_the_case_to_a_centre_still_above
         .as_array()
         .unwrap()
         .contains(&json!("dispatch")));
+}
+
+#[tokio::test]
+async fn a_case_offers_only_the_departments_that_serve_its_area() {
+    let c = Centre::start().await;
+    let k1 = c.dispatcher("k1", "k-1").await;
+    let leader = c.leader("网格长", &["g-1"]).await;
+    let case = c.report(&leader, in_g1()).await;
+    let (status, all) = c.get(&k1, "/v1/centre/departments").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        all.as_array().unwrap().len(),
+        3,
+        "the filter lists every one"
+    );
+    let (status, serving) = c
+        .get(&k1, &format!("/v1/centre/departments?case={case}"))
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let mut ids: Vec<&str> = serving
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["id"].as_str().unwrap())
+        .collect();
+    ids.sort();
+    let mut want = vec![c.municipal.as_str(), c.housing.as_str()];
+    want.sort();
+    assert_eq!(ids, want, "not the other county's water department");
+    // And one the reader may not see answers like one that does not exist.
+    let k2 = c.dispatcher("k2", "k-2").await;
+    let (status, _) = c
+        .get(&k2, &format!("/v1/centre/departments?case={case}"))
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = c
+        .act(&k1, case, "dispatch", json!({"department_id": c.k2_water}))
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["reason"], "department_not_serving");
+    // A deadline as the page's picker gives it, on the deployment's clock.
+    let out = c
+        .ok(
+            &k1,
+            case,
+            "dispatch",
+            json!({"department_id": c.municipal, "deadline_local": "2199-12-01T18:00"}),
+        )
+        .await;
+    assert_eq!(out["status"], "dispatched");
+    let zone = gridcase_core::zone::Zone::default();
+    assert_eq!(
+        c.stored(case).deadline.map(|d| zone.format_minute(d)),
+        Some("2199-12-01 18:00".to_string())
+    );
 }

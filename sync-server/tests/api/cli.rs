@@ -196,3 +196,271 @@ fn open311_keys_and_exports_from_the_command_line() {
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--from"));
     assert!(!dir.path().join("x.geojson").exists());
 }
+
+/// The binary run against `data`, answering (success, stdout, stderr).
+fn try_run(data_dir: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = server_cmd(data_dir).args(args).output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn admin_commands_refuse_what_does_not_exist_as_the_dashboard_does() {
+    use crate::common::{in_g1, reported_case, Server};
+    let server = Server::start().await;
+    let data = server.dir.path().to_path_buf();
+    let dev = server.leader("张三", &["g-1"]).await;
+    let case = reported_case(&server, &dev, in_g1()).await.to_string();
+    let json =
+        |args: &[&str]| -> serde_json::Value { serde_json::from_str(&run(&data, args)).unwrap() };
+    let municipal = json(&[
+        "admin",
+        "create-department",
+        "--name",
+        "市政",
+        "--unit",
+        "t-1",
+        "--json",
+    ])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    run(
+        &data,
+        &[
+            "admin",
+            "create-department",
+            "--name",
+            "别区水务",
+            "--unit",
+            "t-2",
+        ],
+    );
+    let status = || json(&["admin", "list-cases", "--json"])[0]["status"].clone();
+
+    // A department that does not exist: refused by the flag, nothing written.
+    let (ok, _, err) = try_run(
+        &data,
+        &[
+            "admin",
+            "dispatch",
+            &case,
+            "--department",
+            "环保",
+            "--deadline-hours",
+            "24",
+        ],
+    );
+    assert!(!ok);
+    assert!(err.contains("--department: no department"), "{err}");
+    assert_eq!(status(), "received");
+    // One that does not serve the case's area, or a deadline already past.
+    let (ok, _, err) = try_run(
+        &data,
+        &[
+            "admin",
+            "dispatch",
+            &case,
+            "--department",
+            "别区水务",
+            "--deadline-hours",
+            "24",
+        ],
+    );
+    assert!(
+        !ok && err.contains("--department: the department does not serve"),
+        "{err}"
+    );
+    let (ok, _, err) = try_run(
+        &data,
+        &[
+            "admin",
+            "dispatch",
+            &case,
+            "--department",
+            "市政",
+            "--deadline",
+            "2020-01-01 08:00",
+        ],
+    );
+    assert!(
+        !ok && err.contains("--deadline: must be in the future"),
+        "{err}"
+    );
+    // An unknown case, whole or by its first characters.
+    let (ok, _, err) = try_run(
+        &data,
+        &["admin", "chase", "0190aaaa-0000-7000-8000-000000000000"],
+    );
+    assert!(!ok && err.contains("CASE_ID: no case has this id"), "{err}");
+    assert_eq!(status(), "received");
+
+    // By name or by id, and by the case id's first characters: stored by id.
+    run(
+        &data,
+        &[
+            "admin",
+            "dispatch",
+            &case[..8],
+            "--department",
+            "市政",
+            "--deadline-hours",
+            "24",
+        ],
+    );
+    let listed = json(&["admin", "list-cases", "--json"]);
+    assert_eq!(listed[0]["status"], "dispatched");
+    assert_eq!(listed[0]["department"], municipal.as_str());
+    assert_eq!(listed[0]["department_name"], "市政");
+    run(
+        &data,
+        &[
+            "admin",
+            "dispatch",
+            &case,
+            "--department",
+            &municipal,
+            "--deadline-hours",
+            "48",
+        ],
+    );
+    assert!(run(&data, &["admin", "list-cases"]).contains("dept 市政"));
+    let resolved = run(&data, &["admin", "resolve", &case, "--note", "已修复"]);
+    assert!(resolved.contains("resolved"), "{resolved}");
+
+    // Units, grids, departments, logins and accounts are checked the same way.
+    let (ok, _, err) = try_run(
+        &data,
+        &[
+            "admin",
+            "create-leader",
+            "--name",
+            "李四",
+            "--grid",
+            "nowhere",
+        ],
+    );
+    assert!(!ok && err.contains("--grid:"), "{err}");
+    let staff = |args: &[&str]| {
+        let out = server_cmd(&data)
+            .env("GRIDCASE_STAFF_PASSWORD", "centre-test-password")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = staff(&[
+        "admin",
+        "create-staff",
+        "--login",
+        "x1",
+        "--name",
+        "某",
+        "--role",
+        "department",
+        "--department",
+        "环保",
+    ]);
+    assert!(!ok && err.contains("--department: no department"), "{err}");
+    let (ok, err) = staff(&[
+        "admin",
+        "create-staff",
+        "--login",
+        "shizheng",
+        "--name",
+        "市政小李",
+        "--role",
+        "department",
+        "--department",
+        "市政",
+    ]);
+    assert!(ok, "a department by its name: {err}");
+    let listed = json(&["admin", "list-staff", "--json"]);
+    assert_eq!(listed[0]["department_id"], municipal.as_str());
+    let (ok, err) = staff(&[
+        "admin",
+        "create-staff",
+        "--login",
+        "wang",
+        "--name",
+        "王",
+        "--role",
+        "dispatcher",
+        "--unit",
+        "nowhere",
+    ]);
+    assert!(!ok && err.contains("--unit:"), "{err}");
+    let (ok, _, err) = try_run(&data, &["admin", "new-code", "no-such-account"]);
+    assert!(!ok && err.contains("ACCOUNT_ID: no account"), "{err}");
+    let (ok, _, err) = try_run(&data, &["admin", "revoke-device", "no-such-device"]);
+    assert!(!ok && err.contains("DEVICE_ID: no device"), "{err}");
+    let (ok, _, err) = try_run(
+        &data,
+        &["admin", "move-staff", "--login", "nobody", "--unit", "t-1"],
+    );
+    assert!(!ok && err.contains("--login: no member of staff"), "{err}");
+}
+
+#[tokio::test]
+async fn admin_lists_print_local_times_on_the_configured_zone() {
+    use crate::common::{in_g1, reported_case, Server};
+    use gridcase_core::zone::Zone;
+    let server = Server::start().await;
+    let data = server.dir.path().to_path_buf();
+    let dev = server.leader("张三", &["g-1"]).await;
+    reported_case(&server, &dev, in_g1()).await;
+    let cases: serde_json::Value =
+        serde_json::from_str(&run(&data, &["admin", "list-cases", "--json"])).unwrap();
+    let updated = cases[0]["updated_at"].as_i64().unwrap();
+    let devices: serde_json::Value =
+        serde_json::from_str(&run(&data, &["admin", "list-devices", "--json"])).unwrap();
+    let enrolled = devices[0]["created_at"].as_i64().unwrap();
+
+    for zone in ["Asia/Shanghai", "UTC", "Asia/Urumqi"] {
+        let z = Zone::named(zone).unwrap();
+        let listed = run(&data, &["--time-zone", zone, "admin", "list-cases"]);
+        assert!(
+            listed.contains(&format!("updated {}", z.format_minute(updated))),
+            "{zone}: {listed}"
+        );
+        assert!(
+            !listed.contains(&updated.to_string()),
+            "no epoch ms: {listed}"
+        );
+        let listed = server_cmd(&data)
+            .env("GRIDCASE_TIME_ZONE", zone)
+            .args(["admin", "list-devices"])
+            .output()
+            .unwrap();
+        let listed = String::from_utf8(listed.stdout).unwrap();
+        assert!(
+            listed.contains(&format!("enrolled {}", z.format_minute(enrolled))),
+            "{zone}: {listed}"
+        );
+        assert!(listed.contains("active"));
+    }
+
+    // A zone that does not exist is refused before anything runs.
+    let (ok, _, err) = try_run(
+        &data,
+        &["--time-zone", "Mars/Olympus", "admin", "list-cases"],
+    );
+    assert!(!ok && err.contains("time zone"), "{err}");
+    let (ok, _, err) = try_run(
+        &data,
+        &[
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--time-zone",
+            "Mars/Olympus",
+        ],
+    );
+    assert!(!ok && err.contains("time zone"), "{err}");
+}

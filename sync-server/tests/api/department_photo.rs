@@ -122,3 +122,75 @@ async fn the_department_adds_photos_that_reach_the_grid_leader() {
     assert_eq!(status, StatusCode::OK);
     assert!(detail.to_string().contains(&photo.sha256), "{detail}");
 }
+
+/// The grid leader's photo of a case, uploaded and attached from the terminal.
+async fn leader_photo(
+    c: &Centre,
+    leader: &crate::common::Device,
+    case: gridcase_core::ids::CaseId,
+    seed: u8,
+) -> gridcase_core::op::PhotoRef {
+    use crate::common::{attach, photo_bytes, photo_ref};
+    let (photo, thumb) = (photo_bytes(seed, 4000), photo_bytes(seed + 1, 400));
+    c.server.upload(leader, &photo).await;
+    c.server.upload(leader, &thumb).await;
+    let r = photo_ref(&photo, &thumb);
+    crate::common::assert_accepted(
+        &c.server
+            .push(leader, &[attach(leader, case, r.clone())])
+            .await,
+    );
+    r
+}
+
+#[tokio::test]
+async fn the_case_page_groups_photos_by_step_with_who_and_when() {
+    let c = Centre::start().await;
+    let k1 = c.dispatcher("k1", "k-1").await;
+    let municipal = c.handler("shizheng", &c.municipal).await;
+    let leader = c.leader("张网格", &["g-1"]).await;
+    let case = c.report(&leader, in_g1()).await;
+    let id = case.to_string();
+    let scene = leader_photo(&c, &leader, case, 1).await;
+    c.ok(&k1, case, "dispatch", dispatch_body(&c.municipal))
+        .await;
+    c.ok(&municipal, case, "accept", json!({})).await;
+    // As the page does: the photo first, then the step it illustrates.
+    let (_, progress) = upload(&c, &municipal, &id, camera_png(64, 48), true).await;
+    c.ok(&municipal, case, "progress", json!({"note": "已设置围挡"}))
+        .await;
+    let (_, result) = upload(&c, &municipal, &id, camera_png(80, 60), true).await;
+    c.ok(&municipal, case, "resolve", json!({"note": "已修复"}))
+        .await;
+    let check = leader_photo(&c, &leader, case, 9).await;
+    crate::common::assert_accepted(
+        &c.server
+            .push(
+                &leader,
+                &[crate::common::op(
+                    &leader,
+                    case,
+                    OpKind::Verify {
+                        done: true,
+                        note: "现场已修复".into(),
+                        photo_ids: vec![check.id],
+                    },
+                )],
+            )
+            .await,
+    );
+    let _ = (progress, result);
+
+    let (status, view) = c.case(&k1, case).await;
+    assert_eq!(status, StatusCode::OK);
+    let photos = view["photos"].as_array().unwrap();
+    let steps: Vec<&str> = photos.iter().map(|p| p["step"].as_str().unwrap()).collect();
+    assert_eq!(steps, ["scene", "progress", "result", "check"], "{view}");
+    assert_eq!(photos[0]["sha256"], scene.sha256.as_str());
+    assert_eq!(photos[0]["actor_name"], "张网格");
+    assert_eq!(photos[0]["actor"]["role"], "grid_leader");
+    assert_eq!(photos[1]["actor_name"], "shizheng 同志");
+    assert_eq!(photos[1]["actor"]["role"], "department");
+    assert_eq!(photos[3]["sha256"], check.sha256.as_str());
+    assert!(photos.iter().all(|p| p["at"].as_i64().unwrap() > 0));
+}

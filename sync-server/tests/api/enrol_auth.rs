@@ -186,3 +186,134 @@ async fn a_device_gets_enough_of_the_map_to_name_the_grid_next_door() {
     assert_eq!(map.grid_of(&in_mg1a()).unwrap().id, "g-1");
     assert_eq!(map.grid_of(&in_g2()).unwrap().id, "g-2");
 }
+
+async fn enrol_with_key(server: &Server, code: &str, key: &str) -> EnrolResponse {
+    let resp = server
+        .http
+        .post(server.url("/v1/enrol"))
+        .json(&gridcase_core::protocol::EnrolRequest {
+            code: code.into(),
+            device_name: "张三的终端".into(),
+            enrolment_key: Some(key.into()),
+        })
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::OK);
+    resp.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn enrolling_the_same_terminal_again_retires_its_old_device() {
+    let server = Server::start().await;
+    let (account_id, code) = server.new_code("张三", &["g-1"]);
+    let first = enrol_with_key(&server, &code, "terminal-secret-1").await;
+    assert_eq!(first.account_name, "张三");
+    assert_eq!(first.time_zone, "Asia/Shanghai");
+    let sync = |token: String| {
+        let server = &server;
+        async move {
+            server
+                .http
+                .post(server.url("/v1/sync"))
+                .bearer_auth(token)
+                .json(&SyncRequest {
+                    push: vec![],
+                    cursor: 0,
+                    pull_limit: 10,
+                    history: None,
+                })
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
+    };
+    assert_eq!(sync(first.token.clone()).await, StatusCode::OK);
+    // A case pushed by the first enrolment...
+    let dev = Device {
+        token: first.token.clone(),
+        device_id: first.device_id.clone(),
+        account_id: account_id.clone(),
+        grid_ids: first.grid_ids.clone(),
+    };
+    let id = gridcase_core::ids::CaseId::new();
+    let create_op = create(&dev, id, Some(in_g1()));
+    assert_accepted(&server.push(&dev, std::slice::from_ref(&create_op)).await);
+
+    // The same terminal with a new code: a new device, and the old one retired.
+    let code = server
+        .admin()
+        .issue_code(&account_id, 3_600_000)
+        .unwrap()
+        .code;
+    let second = enrol_with_key(&server, &code, "terminal-secret-1").await;
+    assert_ne!(second.device_id, first.device_id);
+    assert_eq!(sync(first.token.clone()).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(sync(second.token.clone()).await, StatusCode::OK);
+    let devices = server.admin().list_devices().unwrap();
+    let old = devices
+        .iter()
+        .find(|d| d.device_id == first.device_id)
+        .unwrap();
+    assert_eq!(old.state.as_str(), "retired");
+    assert_eq!(old.replaced_by.as_deref(), Some(second.device_id.as_str()));
+    let new = devices
+        .iter()
+        .find(|d| d.device_id == second.device_id)
+        .unwrap();
+    assert_eq!(new.state.as_str(), "active");
+
+    // ...pushed again by the new device (its outbox after the reset) is the
+    // same op, not someone else's: it keeps its answer.
+    let dev2 = Device {
+        token: second.token,
+        device_id: second.device_id,
+        ..dev
+    };
+    let again = server.push(&dev2, &[create_op]).await;
+    assert_accepted(&again);
+
+    // Another terminal enrolling for the same account leaves this one alone.
+    let code = server
+        .admin()
+        .issue_code(&account_id, 3_600_000)
+        .unwrap()
+        .code;
+    enrol_with_key(&server, &code, "terminal-secret-2").await;
+    assert_eq!(sync(dev2.token.clone()).await, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn sync_answers_carry_the_zone_and_the_names_of_whoever_the_ops_mention() {
+    use crate::centre_support::Centre;
+    let c = Centre::start_with(|_| {}).await;
+    let k1 = c.dispatcher("wang", "k-1").await;
+    let leader = c.leader("张网格", &["g-1"]).await;
+    let colleague = c.leader("李网格", &["g-1"]).await;
+    let case = c.report(&leader, in_g1()).await;
+    c.ok(
+        &k1,
+        case,
+        "dispatch",
+        crate::centre_support::dispatch_body(&c.municipal),
+    )
+    .await;
+    let page = c.server.pull(&colleague, 0, 1000).await;
+    assert_eq!(page.time_zone, "Asia/Shanghai");
+    let name = |id: &str| {
+        page.names
+            .iter()
+            .find(|n| n.id == id)
+            .map(|n| (n.kind, n.name.as_str()))
+    };
+    use gridcase_core::protocol::NameKind;
+    assert_eq!(name(&leader.account_id), Some((NameKind::Actor, "张网格")));
+    assert_eq!(name(&k1.id), Some((NameKind::Actor, "wang 同志")));
+    assert_eq!(name(&c.municipal), Some((NameKind::Department, "市政")));
+    // Only the ids of this page: not the colleague, not other departments.
+    assert_eq!(name(&colleague.account_id), None);
+    assert_eq!(name(&c.housing), None);
+    let empty = c.server.pull(&colleague, page.cursor, 1000).await;
+    assert!(empty.names.is_empty());
+}

@@ -29,6 +29,8 @@ async fn figures_count_what_terminals_and_the_centre_recorded() {
 
     // Dispatched with two days, resolved at once, checked, and a smiley.
     let mut admin = server.admin();
+    let municipal = admin.create_department("市政局", None).unwrap().id;
+    admin.create_department("环保局", None).unwrap();
     admin.dispatch(&done.to_string(), "市政局", 48, "").unwrap();
     admin.resolve(&done.to_string(), "已修复").unwrap();
     admin
@@ -64,6 +66,10 @@ async fn figures_count_what_terminals_and_the_centre_recorded() {
         .collect();
     assert_eq!(areas, [("g-1", 2), ("g-2", 1)]);
     assert_eq!(f["department_ranking"][0]["department"], "市政局");
+    assert_eq!(
+        f["department_ranking"][0]["department_id"],
+        municipal.as_str()
+    );
     assert_eq!(f["department_ranking"][0]["rank"], 1);
     assert_eq!(f["by_month"].as_array().unwrap().len(), 1);
     assert_eq!(f["by_category"][0]["key"], "collapsed_manhole");

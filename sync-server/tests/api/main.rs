@@ -3,6 +3,7 @@
 mod centre_support;
 mod common;
 
+mod centre_queues;
 mod centre_roles;
 mod centre_scheduler;
 mod centre_workflow;

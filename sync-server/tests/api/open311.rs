@@ -198,6 +198,7 @@ async fn a_posted_request_is_a_case_the_grid_leader_pulls() {
     assert!(xml.contains("<agency_responsible/>"));
 
     // Dispatched: the department and deadline show; checked on site: closed.
+    server.admin().create_department("市政局", None).unwrap();
     server.admin().dispatch(&id, "市政局", 48, "").unwrap();
     let (_, got) = get_json(&server, &format!("/open311/v2/requests/{id}.json")).await;
     assert_eq!(got[0]["agency_responsible"], "市政局");

@@ -150,6 +150,7 @@ async fn a_device_acts_only_as_its_own_account_and_terminal_roles() {
     // A resident's op on the grid leader's terminal carries the leader's account.
     let id = reported_case(&server, &dev, in_g1()).await;
     let mut admin = server.admin();
+    admin.create_department("市政", None).unwrap();
     admin.dispatch(&id.to_string(), "市政", 48, "").unwrap();
     admin.resolve(&id.to_string(), "已修复").unwrap();
     let results = server
@@ -270,13 +271,15 @@ async fn a_centre_step_flows_back_to_the_reporter() {
     let cursor = page.cursor;
 
     let mut admin = server.admin();
+    let municipal = admin.create_department("市政", None).unwrap().id;
     let dispatched = admin
         .dispatch(&id.to_string(), "市政", 48, "请尽快处理")
         .unwrap();
     assert_eq!(dispatched.status, "dispatched");
     admin.chase(&id.to_string(), "临近时限").unwrap();
     let listed = admin.list_cases().unwrap();
-    assert_eq!(listed[0].department.as_deref(), Some("市政"));
+    assert_eq!(listed[0].department.as_deref(), Some(municipal.as_str()));
+    assert_eq!(listed[0].department_name.as_deref(), Some("市政"));
     assert_eq!(listed[0].grid_id.as_deref(), Some("g-1"));
 
     let page = server.pull(&dev, cursor, 100).await;
@@ -290,8 +293,15 @@ async fn a_centre_step_flows_back_to_the_reporter() {
     else {
         unreachable!()
     };
-    assert_eq!(department, "市政");
+    assert_eq!(department, &municipal, "by id, so its name resolves");
     assert_eq!(note, "请尽快处理");
+    assert!(
+        page.names
+            .iter()
+            .any(|n| n.id == municipal && n.name == "市政"),
+        "the answer names the department: {:?}",
+        page.names
+    );
     assert!(*deadline > gridcase_core::time::now_millis());
     assert_eq!(page.ops[0].op.actor.role, Role::Dispatcher);
     assert_eq!(page.ops[0].grid_id.as_deref(), Some("g-1"));

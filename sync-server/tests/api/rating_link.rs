@@ -191,3 +191,90 @@ async fn only_a_device_of_the_case_asks_and_only_when_it_awaits_a_rating() {
         .await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
 }
+
+/// The link's token is the permission: the server keeps only its SHA-256,
+/// so a copy of the database (or of its write-ahead log) rates nothing.
+#[tokio::test]
+async fn only_the_hash_of_a_link_token_is_stored() {
+    use sha2::{Digest, Sha256};
+    let c = Centre::start().await;
+    let leader = c.leader("张网格长", &["g-1"]).await;
+    let case = verified_case(&c, &leader).await;
+    let (status, link) = issue(&c, &leader, case).await;
+    assert_eq!(status, StatusCode::OK, "{link}");
+    let url = link["url"].as_str().unwrap();
+    let token = url.rsplit("/r/").next().unwrap().to_string();
+    assert!(
+        token.len() >= 32 && token.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{url}"
+    );
+    let db = c.server.dir.path().join("gridcase.db");
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let hash = Sha256::digest(token.as_bytes()).to_vec();
+    let held: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM rating_links WHERE token_hash = ?1",
+            [&hash],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(held, 1, "the link is kept by its hash");
+    // Neither the token's text nor its bytes anywhere on disk.
+    let raw = hex_bytes(&token);
+    for file in ["gridcase.db", "gridcase.db-wal"] {
+        let Ok(bytes) = std::fs::read(c.server.dir.path().join(file)) else {
+            continue;
+        };
+        for needle in [token.as_bytes(), raw.as_slice()] {
+            assert!(
+                !bytes.windows(needle.len()).any(|w| w == needle),
+                "the token is in {file}"
+            );
+        }
+    }
+    drop(conn);
+    // And the link still works: the hash is what is looked up.
+    let (status, _) = page(&c, url).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+fn hex_bytes(hex: &str) -> Vec<u8> {
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn the_page_of_a_private_matter_withholds_its_title() {
+    use gridcase_core::case::Category;
+    use gridcase_core::op::OpKind;
+    let c = Centre::start().await;
+    let leader = c.leader("网格长", &["g-1"]).await;
+    let k1 = c.dispatcher("k1", "k-1").await;
+    let handler = c.handler("shizheng", &c.municipal).await;
+    let case = CaseId::new();
+    let mut create_op = crate::common::create(&leader, case, Some(in_g1()));
+    if let OpKind::Create { draft } = &mut create_op.kind {
+        draft.category = Category::FamilyDispute;
+        draft.title = "王家兄弟分房".into();
+    }
+    assert_accepted(
+        &c.server
+            .push(&leader, &[create_op, crate::common::submit(&leader, case)])
+            .await,
+    );
+    c.ok(&k1, case, "dispatch", dispatch_body(&c.municipal))
+        .await;
+    c.ok(&handler, case, "resolve", json!({})).await;
+    assert_accepted(&c.server.push(&leader, &[verify(&leader, case, true)]).await);
+    let (status, link) = issue(&c, &leader, case).await;
+    assert_eq!(status, StatusCode::OK, "{link}");
+    let (status, html) = page(&c, link["url"].as_str().unwrap()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(html.contains("家事纠纷"), "the kind of matter shows");
+    assert!(
+        !html.contains("王家兄弟"),
+        "a private matter's title is withheld"
+    );
+}

@@ -1,7 +1,8 @@
 //! A terminal that records cases with a photo each and syncs after every one,
 //! forever, printing each case id once the case has committed on the terminal
 //! (`recorded <id>`) and again after a sync that succeeded (`synced <id>`).
-//! The crash tests kill it with SIGKILL at random moments, restart it on the
+//! The crash tests have it abort at an armed abort point
+//! (`GRIDCASE_FAILPOINT`, see `gridcase_core::failpoint`), restart it on the
 //! same folder, and check that nothing was lost or doubled on either side.
 //!
 //! Usage: `field-syncer DATA_DIR` on a terminal already enrolled (the test
@@ -36,13 +37,16 @@ fn main() -> anyhow::Result<()> {
             125.131 + (i % 60) as f64 * 0.000_2,
             5.0,
         )?;
-        let case = gridcase_tests::record_field_case(
+        // A camera-like photo of 200-400 KB after intake: more than one
+        // upload chunk, so a crash can land inside a file's upload.
+        let photo = gridcase_tests::load::camera_photo(i.wrapping_mul(7919) ^ 0x5a5a);
+        let case = rt.block_on(gridcase_tests::record_case(
             &t,
-            &rt,
-            format!("安全隐患 {i}"),
+            gridcase_core::case::Category::SafetyHazard,
+            &format!("安全隐患 {i}"),
             point,
-            (1200, 900, (i as u32).wrapping_mul(7919) ^ 0x5a5a),
-        )?;
+            vec![photo],
+        ))?;
         writeln!(out, "recorded {}", case)?;
         out.flush()?;
         match rt.block_on(t.sync_now(None)) {

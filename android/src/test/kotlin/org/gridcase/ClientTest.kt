@@ -39,6 +39,7 @@ import uniffi.gridcase_ffi.GridcaseClient
 import uniffi.gridcase_ffi.GridcaseException
 import uniffi.gridcase_ffi.Location
 import uniffi.gridcase_ffi.NewCase
+import uniffi.gridcase_ffi.SyncState
 import uniffi.gridcase_ffi.categories
 
 /** The Kotlin API against the real host-built Rust library (JNA), as the apps use it. */
@@ -103,9 +104,25 @@ class ClientTest {
 
         val detail = client.getCase(draft.id)
         assertEquals(listOf(photo.id), detail.photos.map { it.id })
-        assertTrue(detail.timeline.isNotEmpty())
+        // The three steps, in order, each the grid leader's, each waiting for signal.
+        assertEquals(listOf("create", "attach_photo", "submit"), detail.timeline.map { it.kind })
         assertTrue(detail.timeline.all { it.actorId == "leader-0042" })
-        assertTrue(detail.timeline.first().timeInstant <= Instant.now())
+        assertTrue(detail.timeline.all { it.syncState == SyncState.PENDING }, "${detail.timeline.map { it.syncState }}")
+        assertTrue(detail.timeline.zipWithNext().all { (a, b) -> a.timeInstant <= b.timeInstant })
+        assertTrue(detail.timeline.last().timeInstant <= Instant.now())
+    }
+
+    @Test
+    fun `allCases follows every page`() = runBlocking {
+        val ids = (1..7).map { client.createCase(manhole()).id }
+        val first = client.listCases(CaseQuery(pageSize = 3u))
+        assertEquals(3, first.cases.size)
+        assertNotNull(first.nextPageToken, "a first page of 3 out of 7 says there is more")
+        val all = client.allCases(CaseQuery(pageSize = 3u)).toList().map { it.id }
+        assertEquals(7, all.size, "every case once: $all")
+        assertEquals(ids.toSet(), all.toSet())
+        // The same order as one big page.
+        assertEquals(client.listCases(CaseQuery(pageSize = 100u)).cases.map { it.id }, all)
     }
 
     @Test
@@ -134,9 +151,9 @@ class ClientTest {
         // Rating a draft is not allowed by the case's state machine.
         assertFailsWith<GridcaseException.NotAllowed> { client.rateCase(case.id, Face.SMILEY, "") }
 
-        // Sync needs an enrolment first.
+        // Sync needs an enrolment first; that is no network trouble, so no backoff.
         assertFailsWith<GridcaseException.NotEnrolled> { client.syncNow { _, _, _ -> } }
-        assertTrue(!client.nextSyncDelay().isNegative)
+        assertEquals(Duration.ZERO, client.nextSyncDelay())
 
         client.shutdown()
         assertFailsWith<GridcaseException.Closed> { client.listCases(CaseQuery()) }
@@ -167,6 +184,9 @@ class ClientTest {
         client.submitCase(case.id)
         assertTrue(case.id in nextChange(changes), "submitted")
         client.clearListener()
+        // Cleared: a change now reaches nobody.
+        client.cancelCase(client.createCase(manhole()).id, "duplicate report")
+        assertEquals(null, changes.poll(500, TimeUnit.MILLISECONDS), "heard after clearListener")
     }
 
     @Test

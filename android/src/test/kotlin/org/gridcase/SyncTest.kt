@@ -52,10 +52,20 @@ class SyncTest {
         return out
     }
 
+    // The centre's 市政 department: a dispatch names a department that exists, by id.
+    private lateinit var municipal: String
+
     @BeforeTest
     fun startServer() {
         admin("import-grids", grids)
-        server = ProcessBuilder(serverBin, "serve", "--listen", "127.0.0.1:0")
+        val created = admin("create-department", "--name", "市政", "--json")
+        municipal = Regex("\"id\"\\s*:\\s*\"([^\"]+)\"").find(created)?.groupValues?.get(1)
+            ?: error("create-department printed no id: $created")
+        startServerOn("127.0.0.1:0")
+    }
+
+    private fun startServerOn(listen: String) {
+        server = ProcessBuilder(serverBin, "serve", "--listen", listen)
             .apply { environment()["GRIDCASE_DATA_DIR"] = tmp.resolve("server").toString() }
             .start()
         val log = server.errorStream.bufferedReader()
@@ -110,10 +120,14 @@ class SyncTest {
 
             val phases = mutableListOf<SyncPhase>()
             var uploaded = 0uL
-            val report = reporter.syncNow { phase, done, _ ->
+            val totals = mutableSetOf<ULong>()
+            val report = reporter.syncNow { phase, done, total ->
                 synchronized(phases) {
                     phases += phase
-                    if (phase == SyncPhase.UPLOADING_PHOTOS) uploaded = maxOf(uploaded, done)
+                    if (phase == SyncPhase.UPLOADING_PHOTOS) {
+                        uploaded = maxOf(uploaded, done)
+                        totals += total
+                    }
                 }
             }
             assertEquals(3u, report.opsAccepted)
@@ -121,6 +135,11 @@ class SyncTest {
             assertTrue(report.photoBytesSent > 0uL)
             assertTrue(SyncPhase.UPLOADING_PHOTOS in phases && SyncPhase.DONE in phases, "$phases")
             assertEquals(report.photoBytesSent, uploaded)
+            // The total announced is the photo and its thumbnail, from the start.
+            val photo = reporter.getCase(case.id).photos.single()
+            val fileBytes = photo.bytes + java.nio.file.Files.size(Path.of(photo.thumbPath)).toULong()
+            assertEquals(setOf(fileBytes), totals, "progress totals")
+            assertEquals(fileBytes, uploaded, "progress reaches the total")
             val synced = reporter.getCase(case.id)
             assertEquals(CaseStatus.RECEIVED, synced.status, "the server's receive came back")
             assertTrue(!synced.waitingToSync)
@@ -133,11 +152,12 @@ class SyncTest {
             assertTrue(java.io.File(seen.photos[0].path).exists())
 
             // The centre dispatches it; the reporter's terminal hears it.
-            admin("dispatch", case.id, "--department", "市政", "--deadline-hours", "24")
+            admin("dispatch", case.id, "--department", municipal, "--deadline-hours", "24")
             reporter.syncNow(null)
             val dispatched = reporter.getCase(case.id)
             assertEquals(CaseStatus.DISPATCHED, dispatched.status)
-            assertEquals("市政", dispatched.department)
+            assertEquals(municipal, dispatched.department)
+            assertEquals("市政", dispatched.departmentName)
             assertEquals(1, reporter.listCases(CaseQuery(statuses = listOf(CaseStatus.DISPATCHED))).cases.size)
         } finally {
             reporter.shutdown()
@@ -163,7 +183,7 @@ class SyncTest {
             assertTrue(early is GridcaseException.Rejected, "$early")
             assertEquals("not_allowed", early.code)
 
-            admin("dispatch", case.id, "--department", "市政", "--deadline-hours", "24")
+            admin("dispatch", case.id, "--department", municipal, "--deadline-hours", "24")
             admin("resolve", case.id, "--note", "已清运")
             leader.syncNow(null)
             assertEquals(CaseStatus.RESOLVED, leader.getCase(case.id).status)
@@ -206,7 +226,7 @@ class SyncTest {
             assertTrue(adopted.timeline.filter { it.actorRole == "grid_leader" }.all { it.recordedBeforeEnrolmentAs == "unenrolled" })
 
             // The centre dispatches it; offline, the grid leader withdraws it all the same.
-            admin("dispatch", case.id, "--department", "市政", "--deadline-hours", "24")
+            admin("dispatch", case.id, "--department", municipal, "--deadline-hours", "24")
             leader.cancelCase(case.id, "重复上报")
             val report = leader.syncNow(null)
             assertEquals(1u, report.opsRejected)
@@ -233,6 +253,37 @@ class SyncTest {
         } finally {
             leader.shutdown()
             leader.close()
+        }
+    }
+
+    @Test
+    fun theBackoffGrowsWithFailuresAndIsZeroAfterASuccess() = runBlocking {
+        val client = GridcaseClient.open(tmp.resolve("backoff"), ClientConfig(actorId = "unenrolled"))
+        try {
+            client.enrol(url, enrolmentCode("赵六"), "terminal-4")
+            client.syncNow(null)
+            assertEquals(Duration.ZERO, client.nextSyncDelay(), "after a success")
+
+            // The server goes away: each failed sync waits longer (full jitter
+            // over [cap/2, cap], the cap doubling from 2 s).
+            server.destroy()
+            assertTrue(server.waitFor(10, TimeUnit.SECONDS))
+            val delays = (1..3).map {
+                assertTrue(runCatching { client.syncNow(null) }.exceptionOrNull() is GridcaseException.Offline)
+                client.nextSyncDelay()
+            }
+            val caps = listOf(2L, 4L, 8L).map { Duration.ofSeconds(it) }
+            for ((delay, cap) in delays.zip(caps)) {
+                assertTrue(delay >= cap.dividedBy(2) && delay <= cap, "delay $delay for cap $cap: $delays")
+            }
+
+            // Back on the same address: one success and the wait is gone.
+            startServerOn(url.removePrefix("http://"))
+            client.syncNow(null)
+            assertEquals(Duration.ZERO, client.nextSyncDelay(), "after the server came back")
+        } finally {
+            client.shutdown()
+            client.close()
         }
     }
 
