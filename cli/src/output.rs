@@ -448,7 +448,10 @@ impl Output {
                 note(&verb, comment)
             }
             OpKind::Close => pick!(l, "结案", "closed it").into(),
-            OpKind::Place { grid_id, note: text } => {
+            OpKind::Place {
+                grid_id,
+                note: text,
+            } => {
                 let verb = match l {
                     Lang::Zh => format!("中心将事件定到网格 {grid_id}"),
                     Lang::En => format!("the centre placed it in grid {grid_id}"),

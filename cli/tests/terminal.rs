@@ -265,17 +265,30 @@ fn help_describes_every_flag_of_every_command() {
         pages.push((format!("grids {sub}"), page));
     }
     for (cmd, page) in pages {
-        for line in page.lines() {
+        let lines: Vec<&str> = page.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
             let t = line.trim_start();
             let is_item = line.starts_with("  ")
                 && (t.starts_with('-') || t.starts_with('<') || t.starts_with('['));
-            if !is_item {
+            // clap's notes under a flag's description, not flags.
+            let note = ["[env:", "[default:", "[possible values:", "[aliases:"]
+                .iter()
+                .any(|n| t.starts_with(n))
+                || t.starts_with("- ");
+            if !is_item || note {
                 continue;
             }
-            // "--flag <VALUE>  Description": a description follows the spec.
-            let described = t.contains("  ") && !t.trim_end().ends_with('>');
+            // "--flag <VALUE>  Description" on one line, or (clap's long
+            // form, when some flag has paragraphs) the description indented
+            // on the next line.
+            let inline = t.contains("  ") && !t.trim_end().ends_with('>');
+            let indent = line.len() - t.len();
+            let below = lines.get(i + 1).is_some_and(|next| {
+                let n = next.trim_start();
+                !n.is_empty() && next.len() - n.len() > indent && !n.starts_with('-')
+            });
             assert!(
-                described,
+                inline || below,
                 "`gridcase {cmd} --help`: no description for {t:?}"
             );
         }

@@ -137,13 +137,14 @@ fn show_tells_every_note_the_centre_wrote_and_verify_takes_a_photo() {
     let id = case["id"].as_str().unwrap().to_string();
     assert_eq!(sync(&data, "en").status.code(), Some(0));
     let case_id = CaseId::parse(&id).unwrap();
+    let housing = server.department_id("住建").unwrap();
     server
         .admin(&[
             "admin",
             "dispatch",
             &id,
             "--department",
-            "住建",
+            &housing,
             "--deadline-hours",
             "24",
             "--note",
