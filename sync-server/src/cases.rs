@@ -264,7 +264,7 @@ pub(crate) fn record(
         "INSERT INTO ops (seq, id, case_id, device_id, body) VALUES (?1, ?2, ?3, ?4, ?5)",
         params![seq, op.id.to_string(), case_id, device_id, body],
     )?;
-    if let OpKind::AttachPhoto { photo } = &op.kind {
+    if let OpKind::AttachPhoto { photo, .. } = &op.kind {
         let mut stmt = conn.prepare_cached(
             "INSERT OR IGNORE INTO case_photos (sha256, case_id) VALUES (?1, ?2)",
         )?;
@@ -292,6 +292,7 @@ pub(crate) fn append_server_op(
         actor,
         device_time: now,
         at: None,
+        recorded_before_enrolment_as: None,
         kind,
     };
     let next = match apply(prev.as_ref(), &op) {

@@ -23,6 +23,10 @@ pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
         "0004_sync_recovery",
         include_str!("migrations/0004_sync_recovery.sql"),
     ),
+    (
+        "0005_refusals_zone_names",
+        include_str!("migrations/0005_refusals_zone_names.sql"),
+    ),
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {

@@ -418,7 +418,10 @@ pub fn attach_photo(
     now: Millis,
 ) -> Result<Recorded, AppError> {
     check_may_attach_photo(conn, map, staff, &case_id)?;
-    let kind = OpKind::AttachPhoto { photo };
+    let kind = OpKind::AttachPhoto {
+        photo,
+        location: None,
+    };
     let (seq, after) = cases::append_server_op(conn, map, case_id, staff.actor(), kind, now)?
         .map_err(|e| refused(&e))?;
     tracing::info!(case = %case_id, staff = %staff.id, "department photo");
