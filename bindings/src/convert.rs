@@ -32,11 +32,38 @@ impl From<gridcase_core::GeoPoint> for GeoPoint {
     }
 }
 
+impl From<LocationSource> for gridcase_core::LocationSource {
+    fn from(s: LocationSource) -> Self {
+        use gridcase_core::LocationSource as S;
+        match s {
+            LocationSource::DeviceGps => S::DeviceGps,
+            LocationSource::PhotoExif => S::PhotoExif,
+            LocationSource::Typed => S::Typed,
+            LocationSource::MapTap => S::MapTap,
+            LocationSource::Unknown => S::Unknown,
+        }
+    }
+}
+
+impl From<gridcase_core::LocationSource> for LocationSource {
+    fn from(s: gridcase_core::LocationSource) -> Self {
+        use gridcase_core::LocationSource as S;
+        match s {
+            S::DeviceGps => LocationSource::DeviceGps,
+            S::PhotoExif => LocationSource::PhotoExif,
+            S::Typed => LocationSource::Typed,
+            S::MapTap => LocationSource::MapTap,
+            S::Unknown => LocationSource::Unknown,
+        }
+    }
+}
+
 impl From<Location> for gridcase_core::Location {
     fn from(l: Location) -> Self {
         Self {
             point: l.point.into(),
             address: l.address,
+            source: l.source.map(Into::into).unwrap_or_default(),
         }
     }
 }
@@ -46,6 +73,52 @@ impl From<gridcase_core::Location> for Location {
         Self {
             point: l.point.into(),
             address: l.address,
+            // "Not said" reads back as it was given: absent.
+            source: match l.source {
+                gridcase_core::LocationSource::Unknown => None,
+                s => Some(s.into()),
+            },
+        }
+    }
+}
+
+impl From<gridcase_core::Placement> for Placement {
+    fn from(p: gridcase_core::Placement) -> Self {
+        use gridcase_core::Placement as P;
+        match p {
+            P::InYourGrid(g) => Placement::InYourGrid {
+                grid_id: g.id,
+                grid_name: g.name,
+            },
+            P::OutsideYourGrids(g) => Placement::OutsideYourGrids {
+                grid_id: g.id,
+                grid_name: g.name,
+            },
+            P::OutsideEveryGrid => Placement::OutsideEveryGrid,
+            P::NoMap => Placement::NoMap,
+        }
+    }
+}
+
+impl From<store::RefusedStep> for RefusedStep {
+    fn from(s: store::RefusedStep) -> Self {
+        Self {
+            case_id: s.case_id.to_string(),
+            op_id: s.op.id.to_string(),
+            kind: s.op.kind.code().to_owned(),
+            code: s.code,
+            reason: s.reason,
+            can_resend: s.resending_may_help,
+            time: s.op.device_time,
+        }
+    }
+}
+
+impl From<PhotoInput> for gridcase_core::PhotoSource {
+    fn from(p: PhotoInput) -> Self {
+        match p {
+            PhotoInput::File { path } => gridcase_core::PhotoSource::File(path.into()),
+            PhotoInput::Bytes { bytes } => gridcase_core::PhotoSource::Bytes(bytes),
         }
     }
 }
@@ -125,38 +198,49 @@ fn note_of(kind: &OpKind) -> Option<String> {
         | OpKind::Progress { note }
         | OpKind::Resolve { note }
         | OpKind::Chase { note }
-        | OpKind::Verify { note, .. } => Some(note.clone()),
+        | OpKind::Verify { note, .. }
+        | OpKind::Place { note, .. } => Some(note.clone()),
         OpKind::Rate { comment, .. } => Some(comment.clone()),
         _ => None,
     }
     .filter(|n| !n.is_empty())
 }
 
-impl From<store::TimelineEntry> for TimelineEntry {
-    fn from(e: store::TimelineEntry) -> Self {
-        let op = e.op;
-        Self {
-            op_id: op.id.to_string(),
-            kind: op.kind.code().to_owned(),
-            actor_role: op.actor.role.as_str().to_owned(),
-            actor_id: op.actor.id.clone(),
-            time: op.device_time,
-            at: op.at.map(Into::into),
-            note: note_of(&op.kind),
-            sync_state: match e.sync {
-                OpSyncState::Pending => SyncState::Pending,
-                OpSyncState::Rejected => SyncState::Rejected,
-                OpSyncState::Synced => SyncState::Synced,
-            },
-            reject_reason: e.reject_reason,
-        }
+fn timeline_entry(e: store::TimelineEntry, names: &store::Names) -> TimelineEntry {
+    let op = e.op;
+    TimelineEntry {
+        op_id: op.id.to_string(),
+        kind: op.kind.code().to_owned(),
+        actor_role: op.actor.role.as_str().to_owned(),
+        actor_name: names.actor(&op.actor.id).map(str::to_owned),
+        actor_id: op.actor.id.clone(),
+        time: op.device_time,
+        at: op.at.map(Into::into),
+        note: note_of(&op.kind),
+        sync_state: match e.sync {
+            OpSyncState::Pending => SyncState::Pending,
+            OpSyncState::Rejected => SyncState::Rejected,
+            OpSyncState::Synced => SyncState::Synced,
+        },
+        reject_reason: e.reject_reason,
+        reject_code: e.reject_code,
+        resent: e.resent_as.is_some(),
+        recorded_before_enrolment_as: op.recorded_before_enrolment_as,
     }
 }
 
 impl From<CoreDetail> for CaseDetail {
     fn from(d: CoreDetail) -> Self {
         let c = d.case;
+        let names = d.names;
         Self {
+            department_name: c
+                .department
+                .as_deref()
+                .and_then(|dep| names.department(dep))
+                .map(str::to_owned),
+            placement: d.placement.map(Into::into),
+            refused: d.refused.into_iter().map(Into::into).collect(),
             id: c.id.to_string(),
             status: c.status,
             category: c.category,
@@ -186,7 +270,11 @@ impl From<CoreDetail> for CaseDetail {
             created_at: c.created_at,
             updated_at: c.updated_at,
             photos: d.photos.into_iter().map(Into::into).collect(),
-            timeline: d.timeline.into_iter().map(Into::into).collect(),
+            timeline: d
+                .timeline
+                .into_iter()
+                .map(|e| timeline_entry(e, &names))
+                .collect(),
         }
     }
 }
@@ -199,6 +287,9 @@ impl TryFrom<CaseQuery> for store::CaseQuery {
             statuses: q.statuses,
             grid_id: q.grid_id,
             waiting_to_sync: q.waiting_to_sync,
+            refused: q.refused,
+            recorded_from: None,
+            recorded_before: None,
             overdue: q.overdue,
             text: q.text,
             order: match q.order {
@@ -226,6 +317,7 @@ pub(crate) fn page(terminal: &Terminal, page: store::CasePage) -> CasePage {
                 overdue: s.overdue,
                 updated_at: s.updated_at,
                 waiting_to_sync: s.waiting_to_sync,
+                refused_steps: s.refused_steps,
                 photo_count: s.photo_count,
                 thumb_path: s
                     .thumb_sha256

@@ -48,6 +48,13 @@ impl From<CoreError> for GridcaseError {
             },
             CoreError::NotFound { what } => GridcaseError::NotFound { what: what.into() },
             CoreError::Photo(p) => GridcaseError::Photo { reason: p.reason() },
+            CoreError::PhotoIn { index, error } => GridcaseError::Photo {
+                reason: format!("photo {}: {}", index + 1, error.reason()),
+            },
+            e @ CoreError::Ambiguous { what, .. } => GridcaseError::InvalidInput {
+                field: format!("{what}_id"),
+                reason: e.to_string(),
+            },
             CoreError::Grid(g) => GridcaseError::InvalidInput {
                 field: g.field(),
                 reason: g.reason().to_string(),

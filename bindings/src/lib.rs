@@ -121,6 +121,37 @@ impl GridcaseClient {
         self.detail(&case.id)
     }
 
+    /// Records a new case with its photos and, with `submit`, its submission,
+    /// as one step: the photos are taken in first, then everything is stored
+    /// at once, or nothing is (a bad photo is `Photo`, naming which). A draft
+    /// without a place takes it from the first photo with GPS. The answer's
+    /// `placement` says when the point is outside this terminal's grids.
+    #[uniffi::method(default(photos = [], submit = false, at = None))]
+    pub async fn record_case(
+        &self,
+        draft: NewCase,
+        photos: Vec<PhotoInput>,
+        submit: bool,
+        at: Option<GeoPoint>,
+    ) -> Result<CaseDetail, GridcaseError> {
+        let detail = self
+            .terminal
+            .record_case(
+                draft.into(),
+                photos.into_iter().map(Into::into).collect(),
+                submit,
+                at.map(Into::into),
+            )
+            .await?;
+        Ok(detail.into())
+    }
+
+    /// Where a point falls on this terminal's map (say it before the grid
+    /// leader saves a point outside their grids).
+    pub fn placement_of(&self, point: GeoPoint) -> Result<Placement, GridcaseError> {
+        Ok(self.terminal.placement_of(&point.into())?.into())
+    }
+
     pub fn edit_case(&self, case_id: String, edit: CaseEdit) -> Result<CaseDetail, GridcaseError> {
         let id = self::case_id(&case_id)?;
         self.terminal.edit_case(&id, CoreEdit::from(edit))?;
@@ -152,6 +183,20 @@ impl GridcaseClient {
             .add_photo(&id, PhotoSource::Bytes(bytes))
             .await?;
         Ok(photo.into())
+    }
+
+    /// Attaches several photos as one step: all of them, or none.
+    pub async fn add_photos(
+        &self,
+        case_id: String,
+        photos: Vec<PhotoInput>,
+    ) -> Result<Vec<Photo>, GridcaseError> {
+        let id = self::case_id(&case_id)?;
+        let added = self
+            .terminal
+            .add_photos(&id, photos.into_iter().map(Into::into).collect())
+            .await?;
+        Ok(added.into_iter().map(Into::into).collect())
     }
 
     pub fn submit_case(&self, case_id: String) -> Result<CaseDetail, GridcaseError> {
@@ -189,6 +234,63 @@ impl GridcaseClient {
         self.terminal
             .verify_case(&id, done, &note, photo_ids, at.map(Into::into))?;
         self.detail(&id)
+    }
+
+    /// The on-site check with photos taken now, as one step: the photos are
+    /// attached and the check recorded together, or nothing is. "Not done"
+    /// needs the reason in `note`.
+    #[uniffi::method(default(photo_ids = [], at = None))]
+    pub async fn verify_case_with_photos(
+        &self,
+        case_id: String,
+        done: bool,
+        note: String,
+        photos: Vec<PhotoInput>,
+        photo_ids: Vec<String>,
+        at: Option<GeoPoint>,
+    ) -> Result<CaseDetail, GridcaseError> {
+        let id = self::case_id(&case_id)?;
+        let photo_ids = photo_ids
+            .iter()
+            .map(|p| PhotoId::parse(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        self.terminal
+            .verify_with_photos(
+                &id,
+                done,
+                &note,
+                photo_ids,
+                photos.into_iter().map(Into::into).collect(),
+                at.map(Into::into),
+            )
+            .await?;
+        Ok(self.terminal.case_detail(&id).await?.into())
+    }
+
+    /// Every step the server refused that nobody has sent again, oldest
+    /// first, with the server's code and reason: show them until dealt with.
+    pub fn needs_attention(&self) -> Result<Vec<RefusedStep>, GridcaseError> {
+        Ok(self
+            .terminal
+            .needs_attention()?
+            .into_iter()
+            .map(Into::into)
+            .collect())
+    }
+
+    /// Sends a case's refused steps again where that can help (`can_resend`);
+    /// each goes as a new step at the next sync, and the refused one stays on
+    /// the timeline, marked. `InvalidInput` when there is nothing to send.
+    pub fn resend_refused(&self, case_id: String) -> Result<CaseDetail, GridcaseError> {
+        let id = self::case_id(&case_id)?;
+        self.terminal.resend_refused(&id)?;
+        self.detail(&id)
+    }
+
+    /// The deployment's time zone (IANA name, e.g. Asia/Shanghai): show every
+    /// time on this clock.
+    pub fn time_zone(&self) -> String {
+        self.terminal.zone().name().to_owned()
     }
 
     /// The resident's smiley or frowny face, tapped on this terminal.
@@ -253,6 +355,8 @@ impl GridcaseClient {
             photo_bytes_received: r.photo_bytes_received,
             requests: r.requests,
             ops_waiting: r.ops_waiting,
+            refused: r.refused.into_iter().map(Into::into).collect(),
+            needs_attention: r.needs_attention,
         })
     }
 

@@ -1,5 +1,6 @@
 //! The records and enums the apps see. Times are UTC milliseconds (`Long` in
-//! Kotlin, `Int64` in Swift); ids are strings.
+//! Kotlin, `Int64` in Swift), shown on the deployment's clock
+//! (`GridcaseClient::time_zone`); ids are strings.
 
 pub use gridcase_core::case::{CaseStatus, Category, Face};
 
@@ -79,8 +80,25 @@ pub struct ClientConfig {
 pub struct GeoPoint {
     pub lat: f64,
     pub lon: f64,
-    /// GPS accuracy radius, metres.
-    pub accuracy_m: f64,
+    /// GPS accuracy radius, metres; `None` when nothing measured it (say
+    /// "unknown", never a made-up figure).
+    #[uniffi(default = None)]
+    pub accuracy_m: Option<f64>,
+}
+
+/// Where a case's point came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum LocationSource {
+    /// The phone's GPS when the step was recorded.
+    DeviceGps,
+    /// A photo's GPS tags (EXIF).
+    PhotoExif,
+    /// Coordinates typed in.
+    Typed,
+    /// A point tapped on a map.
+    MapTap,
+    /// Not said.
+    Unknown,
 }
 
 #[derive(Debug, Clone, PartialEq, uniffi::Record)]
@@ -88,6 +106,48 @@ pub struct Location {
     pub point: GeoPoint,
     #[uniffi(default = None)]
     pub address: Option<String>,
+    /// Where the point came from; `None` reads as unknown.
+    #[uniffi(default = None)]
+    pub source: Option<LocationSource>,
+}
+
+/// Where a point falls on this terminal's map: show a warning unless it is
+/// `InYourGrid`.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum Placement {
+    /// In one of this terminal's grids (before enrolment: in any grid).
+    InYourGrid { grid_id: String, grid_name: String },
+    /// In someone else's grid ("outside your grids (福民社区第二网格)").
+    OutsideYourGrids { grid_id: String, grid_name: String },
+    /// In no grid of the map: the centre has to place the case by hand.
+    OutsideEveryGrid,
+    /// No grid map on this terminal yet.
+    NoMap,
+}
+
+/// A step the server refused that nobody has sent again: what the app
+/// lists under "needs attention", with the server's reason.
+#[derive(Debug, Clone, uniffi::Record)]
+pub struct RefusedStep {
+    pub case_id: String,
+    pub op_id: String,
+    /// create, attach_photo, submit, verify, rate, ...
+    pub kind: String,
+    /// The server's stable code (not_allowed, not_visible, ...).
+    pub code: String,
+    /// The server's words.
+    pub reason: String,
+    /// Whether `resend_refused` can get a different answer.
+    pub can_resend: bool,
+    /// When the step was recorded, UTC ms.
+    pub time: i64,
+}
+
+/// A camera photo given to a call that takes several.
+#[derive(Debug, Clone, uniffi::Enum)]
+pub enum PhotoInput {
+    File { path: String },
+    Bytes { bytes: Vec<u8> },
 }
 
 #[derive(Debug, Clone, uniffi::Record)]
@@ -185,10 +245,18 @@ pub struct TimelineEntry {
     pub actor_id: String,
     pub time: i64,
     pub at: Option<GeoPoint>,
+    /// The name of who acted, when the server has told it.
+    pub actor_name: Option<String>,
     /// The note, reason or comment the step carried, if any.
     pub note: Option<String>,
     pub sync_state: SyncState,
     pub reject_reason: Option<String>,
+    /// The server's stable code of a refusal.
+    pub reject_code: Option<String>,
+    /// A refused step that was sent again (its copy follows on the timeline).
+    pub resent: bool,
+    /// Recorded before this terminal was enrolled, under this local name.
+    pub recorded_before_enrolment_as: Option<String>,
 }
 
 /// Everything the case screen shows.
@@ -206,9 +274,15 @@ pub struct CaseDetail {
     /// The centre's deadline once dispatched.
     pub deadline: Option<i64>,
     pub department: Option<String>,
+    /// The department's name, when the server has told it.
+    pub department_name: Option<String>,
     pub chase_count: u32,
     pub overdue: bool,
     pub waiting_to_sync: bool,
+    /// Where the case's point falls on this terminal's map.
+    pub placement: Option<Placement>,
+    /// Steps of this case the server refused that nobody sent again.
+    pub refused: Vec<RefusedStep>,
     pub verification: Option<Verification>,
     pub rating: Option<Rating>,
     pub reported_by: String,
@@ -233,6 +307,9 @@ pub struct CaseQuery {
     pub grid_id: Option<String>,
     #[uniffi(default = false)]
     pub waiting_to_sync: bool,
+    /// Only cases with steps the server refused (nobody sent them again).
+    #[uniffi(default = false)]
+    pub refused: bool,
     #[uniffi(default = false)]
     pub overdue: bool,
     #[uniffi(default = None)]
@@ -258,6 +335,8 @@ pub struct CaseSummary {
     pub overdue: bool,
     pub updated_at: i64,
     pub waiting_to_sync: bool,
+    /// Steps the server refused that nobody sent again.
+    pub refused_steps: u32,
     pub photo_count: u32,
     pub thumb_path: Option<String>,
 }
@@ -299,6 +378,11 @@ pub struct SyncReport {
     pub requests: u64,
     /// Ops still in the outbox after this sync.
     pub ops_waiting: u64,
+    /// The steps refused in this sync, with the server's reasons.
+    pub refused: Vec<RefusedStep>,
+    /// Refused steps on this terminal nobody has sent again (this sync's and
+    /// earlier ones').
+    pub needs_attention: u64,
 }
 
 /// A one-time link for the resident to rate a verified case on their own

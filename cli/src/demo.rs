@@ -6,9 +6,10 @@ use gridcase_core::case::Category;
 use gridcase_core::store::CaseQuery;
 use gridcase_core::terminal::PhotoSource;
 use gridcase_core::time::{now_millis, HOUR, MINUTE};
-use gridcase_core::{CaseDraft, GeoPoint, Location, Terminal};
+use gridcase_core::{CaseDraft, GeoPoint, Location, LocationSource, Terminal};
 
-use crate::output::Output;
+use crate::output::{emit, Output};
+use crate::words::{pick, Lang};
 
 const SAMPLE_GRIDS: &str = include_str!("../../tests/fixtures/grids/liaoyuan-sample.geojson");
 
@@ -16,29 +17,39 @@ pub async fn run(t: &Terminal, out: &Output) -> Result<()> {
     let units = t.load_grids(SAMPLE_GRIDS)?;
     let point = sample_point(t)?;
     let now = now_millis();
-    let case = t.create_case(
-        CaseDraft {
-            category: Category::CollapsedManhole,
-            title: "暴雨后下水井塌陷".into(),
-            description: "人民大街与向阳路交口井盖塌陷，一辆轿车陷入，需设置警示并修复".into(),
-            location: Some(Location {
-                point,
-                address: Some("人民大街与向阳路交口".into()),
-            }),
-            occurred_at: now - 20 * MINUTE,
-            proposed_deadline: Some(now + 48 * HOUR),
-        },
-        Some(point),
-    )?;
-    t.add_photo(&case.id, PhotoSource::Bytes(scene_photo()?))
+    let d = t
+        .record_case(
+            CaseDraft {
+                category: Category::CollapsedManhole,
+                title: "暴雨后下水井塌陷".into(),
+                description: "人民大街与向阳路交口井盖塌陷，一辆轿车陷入，需设置警示并修复".into(),
+                location: Some(Location {
+                    point,
+                    address: Some("人民大街与向阳路交口".into()),
+                    source: LocationSource::DeviceGps,
+                }),
+                occurred_at: now - 20 * MINUTE,
+                proposed_deadline: Some(now + 48 * HOUR),
+            },
+            vec![PhotoSource::Bytes(scene_photo()?)],
+            true,
+            Some(point),
+        )
         .await?;
-    t.submit_case(&case.id)?;
+    let l = out.lang;
     if !out.json {
-        println!("loaded {units} grid units; recorded and submitted one case:\n");
+        emit(&match l {
+            Lang::Zh => format!("已载入 {units} 个网格单元；登记并提交了一件事件：\n"),
+            Lang::En => format!("loaded {units} grid units; recorded and submitted one case:\n"),
+        });
     }
-    out.detail(&t.case_detail(&case.id).await?);
+    out.detail(&d, &t.short_id(&d.case.id)?, &t.grids());
     if !out.json {
-        println!("\ncases on this terminal waiting to sync:");
+        emit(pick!(
+            l,
+            "\n本机待同步的事件：",
+            "\ncases on this terminal waiting to sync:"
+        ));
         out.page(
             &t.list_cases(CaseQuery {
                 waiting_to_sync: true,
@@ -46,6 +57,7 @@ pub async fn run(t: &Terminal, out: &Output) -> Result<()> {
                 ..Default::default()
             })
             .await?,
+            &|id| t.short_id(id).unwrap_or_else(|_| id.to_string()),
         );
     }
     Ok(())

@@ -39,6 +39,6 @@ pub fn run(input: &Path, out_dir: &Path, max_edge: u32, thumb_edge: u32) -> Resu
         "captured_at": p.captured_at,
         "gps": p.gps.map(|g| serde_json::json!({"lat": g.lat, "lon": g.lon, "accuracy_m": g.accuracy_m})),
     });
-    println!("{line}");
+    crate::output::emit(&line.to_string());
     Ok(())
 }

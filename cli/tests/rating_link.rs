@@ -106,5 +106,15 @@ fn a_verified_case_gets_a_link_and_its_qr_code_in_a_file() {
         printed.starts_with(&format!("{}/r/", server.url)),
         "{printed}"
     );
-    assert!(printed.contains("expires"), "{printed}");
+    assert!(
+        printed.contains("有效期至"),
+        "Chinese by default: {printed}"
+    );
+    let english = gridcase(&data, &["rating-link", &id, "--lang", "en"]);
+    assert!(english.status.success());
+    assert!(
+        String::from_utf8_lossy(&english.stdout).contains("expires"),
+        "{}",
+        String::from_utf8_lossy(&english.stdout)
+    );
 }

@@ -30,11 +30,12 @@ pub mod terminal;
 pub use case::{Case, CaseDraft, CaseEdit, CaseStatus, Category, Face, Rating, Verification};
 pub use error::{InvalidInput, TransitionError};
 pub use ids::{CaseId, OpId};
-pub use location::{GeoPoint, Location};
+pub use location::{GeoPoint, Location, LocationSource};
 pub use op::{Actor, Op, OpKind, Role};
 pub use zone::Zone;
 
 #[cfg(feature = "device")]
 pub use terminal::{
-    CaseChangeListener, CaseDetail, CasePhoto, PhotoSource, Terminal, TerminalConfig,
+    CaseChangeListener, CaseDetail, CasePhoto, GridRef, PhotoSource, Placement, Terminal,
+    TerminalConfig,
 };

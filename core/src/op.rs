@@ -10,7 +10,7 @@ use crate::case::{
 };
 use crate::error::{DomainError, InvalidInput, TransitionError};
 use crate::ids::{CaseId, OpId, PhotoId};
-use crate::location::GeoPoint;
+use crate::location::{GeoPoint, Location};
 use crate::time::Millis;
 
 /// Who acts on a case.
@@ -101,6 +101,10 @@ pub enum OpKind {
     },
     AttachPhoto {
         photo: PhotoRef,
+        /// The photo's GPS made the case's place, in this same step (only a
+        /// draft without a place takes one from a photo).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        location: Option<Location>,
     },
     Submit,
     Cancel {
@@ -185,7 +189,10 @@ impl OpKind {
                 }
                 Ok(())
             }
-            OpKind::AttachPhoto { photo } => photo.validate(),
+            OpKind::AttachPhoto { photo, location } => {
+                photo.validate()?;
+                location.as_ref().map_or(Ok(()), Location::validate)
+            }
             OpKind::Submit | OpKind::Receive | OpKind::Accept | OpKind::Close => Ok(()),
             OpKind::Cancel { reason } | OpKind::Escalate { reason } => {
                 check_text("reason", reason, 1, MAX_NOTE_CHARS)
@@ -231,9 +238,17 @@ pub struct Op {
     /// Where the actor stood, when known.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub at: Option<GeoPoint>,
+    /// Recorded on the terminal before it was enrolled, under this local
+    /// name: the first enrolment made the step the enrolled account's (the
+    /// same person on the same device), and says so here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_before_enrolment_as: Option<String>,
     #[serde(flatten)]
     pub kind: OpKind,
 }
+
+/// The longest local name a step recorded before enrolment keeps.
+pub const MAX_LOCAL_NAME_CHARS: usize = 100;
 
 /// Applies one op to a case (or to nothing, for `Create`) and returns the case
 /// as it is afterwards. The same function runs on every terminal and on the
@@ -243,6 +258,14 @@ pub fn apply(case: Option<&Case>, op: &Op) -> Result<Case, DomainError> {
     check_time("device_time", op.device_time)?;
     if let Some(at) = &op.at {
         at.validate()?;
+    }
+    if let Some(name) = &op.recorded_before_enrolment_as {
+        check_text(
+            "recorded_before_enrolment_as",
+            name,
+            1,
+            MAX_LOCAL_NAME_CHARS,
+        )?;
     }
     let Some(case) = case else {
         let OpKind::Create { draft } = &op.kind else {
@@ -306,9 +329,19 @@ pub fn apply(case: Option<&Case>, op: &Op) -> Result<Case, DomainError> {
             }
             .validate()?;
         }
-        OpKind::AttachPhoto { photo } => {
+        OpKind::AttachPhoto { photo, location } => {
             if !next.photo_ids.contains(&photo.id) {
                 next.photo_ids.push(photo.id);
+            }
+            if let Some(location) = location {
+                if case.status != CaseStatus::Draft || case.location.is_some() {
+                    return Err(InvalidInput::new(
+                        "location",
+                        "only a draft without a place takes its place from a photo",
+                    )
+                    .into());
+                }
+                next.location = Some(location.clone());
             }
         }
         OpKind::Submit => case.check_ready_to_submit()?,
@@ -366,7 +399,7 @@ pub fn apply(case: Option<&Case>, op: &Op) -> Result<Case, DomainError> {
 mod tests {
     use super::*;
     use crate::case::Category;
-    use crate::location::Location;
+    use crate::location::LocationSource;
 
     const T0: Millis = 1_790_000_000_000;
 
@@ -384,6 +417,7 @@ mod tests {
             actor: actor(role),
             device_time: T0,
             at: None,
+            recorded_before_enrolment_as: None,
             kind,
         }
     }
@@ -400,6 +434,7 @@ mod tests {
                     location: Some(Location {
                         point: GeoPoint::new(42.9, 125.1, 5.0).unwrap(),
                         address: Some("人民大街".into()),
+                        source: crate::location::LocationSource::DeviceGps,
                     }),
                     occurred_at: T0,
                     proposed_deadline: Some(T0 + crate::time::DAY),
@@ -439,7 +474,10 @@ mod tests {
             OpKind::Edit {
                 edit: CaseEdit::default(),
             },
-            OpKind::AttachPhoto { photo },
+            OpKind::AttachPhoto {
+                photo,
+                location: None,
+            },
             OpKind::Submit,
             OpKind::Cancel { reason: note() },
             OpKind::Receive,
@@ -495,6 +533,7 @@ mod tests {
                         captured_at: None,
                         captured_at_point: None,
                     },
+                    location: None,
                 },
             ),
             op(id, Role::GridLeader, OpKind::Submit),
@@ -670,5 +709,74 @@ mod tests {
         assert_eq!(json["actor"]["role"], "resident");
         let back: Op = serde_json::from_value(json).unwrap();
         assert_eq!(back, o);
+    }
+
+    fn photo() -> PhotoRef {
+        PhotoRef {
+            id: PhotoId::new(),
+            sha256: "a".repeat(64),
+            bytes: 1,
+            width: 1,
+            height: 1,
+            thumb_sha256: "b".repeat(64),
+            thumb_bytes: 1,
+            captured_at: None,
+            captured_at_point: None,
+        }
+    }
+
+    #[test]
+    fn a_photo_gives_a_draft_its_place_in_the_same_step() {
+        let id = CaseId::new();
+        let mut create = create(id);
+        if let OpKind::Create { draft } = &mut create.kind {
+            draft.location = None;
+        }
+        let from_photo = Location {
+            point: GeoPoint::new(42.895, 125.135, None).unwrap(),
+            address: None,
+            source: LocationSource::PhotoExif,
+        };
+        let attach = op(
+            id,
+            Role::GridLeader,
+            OpKind::AttachPhoto {
+                photo: photo(),
+                location: Some(from_photo.clone()),
+            },
+        );
+        let case = run(&[create.clone(), attach.clone()]).unwrap();
+        assert_eq!(case.location, Some(from_photo.clone()));
+        // A case that has its place keeps it: a second photo does not move it.
+        let again = op(
+            id,
+            Role::GridLeader,
+            OpKind::AttachPhoto {
+                photo: photo(),
+                location: Some(from_photo),
+            },
+        );
+        let err = run(&[create, attach, again]).unwrap_err();
+        assert!(matches!(err, DomainError::Invalid(e) if e.field == "location"));
+    }
+
+    #[test]
+    fn a_step_recorded_before_enrolment_says_so_and_keeps_it() {
+        let id = CaseId::new();
+        let mut o = create(id);
+        o.recorded_before_enrolment_as = Some("grid-leader".into());
+        let json = serde_json::to_value(&o).unwrap();
+        assert_eq!(json["recorded_before_enrolment_as"], "grid-leader");
+        let back: Op = serde_json::from_value(json).unwrap();
+        assert_eq!(back, o);
+        assert!(apply(None, &o).is_ok());
+        o.recorded_before_enrolment_as = Some("bad\u{7}".into());
+        let err = apply(None, &o).unwrap_err();
+        assert!(
+            matches!(err, DomainError::Invalid(e) if e.field == "recorded_before_enrolment_as")
+        );
+        // Old ops, without the field, read as they always did.
+        let plain = serde_json::to_value(create(id)).unwrap();
+        assert!(plain.get("recorded_before_enrolment_as").is_none());
     }
 }

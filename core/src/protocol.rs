@@ -5,8 +5,12 @@
 //!
 //! - `POST /v1/enrol` [`EnrolRequest`] → [`EnrolResponse`]: exchanges a one-time
 //!   enrolment code for a device token (the server keeps only its hash).
-//! - `GET /v1/grids` → GeoJSON FeatureCollection of the units the device may see
-//!   (its grids, their ancestors and descendants), in the format `grid::GridMap` reads.
+//! - `GET /v1/grids` → GeoJSON FeatureCollection, in the format `grid::GridMap`
+//!   reads, of enough of the map for the terminal to name the grid of any
+//!   point it can record: the whole map when it is small, else the device's
+//!   grids with their ancestors and descendants and every unit near them
+//!   (see `visible_units` in the server), so a point in the next grid is
+//!   named, not taken for "outside every grid".
 //! - `POST /v1/sync` [`SyncRequest`] → [`SyncResponse`]: push a batch of ops and
 //!   pull what changed after the cursor, in one round trip (an idle sync is one
 //!   small request).
@@ -66,6 +70,31 @@
 //! `left` entry in the same numbering, and their devices drop the case
 //! unless they hold unsent work on it (that work is pushed, and refused as
 //! `not_visible`, visibly).
+//!
+//! ## Refused ops and sending them again
+//!
+//! An op's answer is final for its id: a refused op pushed again gets the
+//! same refusal. The terminal keeps a refused op on the case's timeline,
+//! marked, with the reason, and lists it as needing attention. Sending it
+//! again (when [`resending_may_help`]) records a copy with a new id at the
+//! end of the outbox; the refused op stays on the timeline, marked as sent
+//! again.
+//!
+//! ## Steps recorded before enrolment
+//!
+//! What a terminal records before it is enrolled carries its local name as
+//! the actor. The first enrolment adopts that unsent work as the enrolled
+//! account's (the same person on the same device): the ops' actor becomes the
+//! account, and `Op::recorded_before_enrolment_as` keeps the local name, so
+//! the history says what happened. Ops an older terminal had sent under the
+//! local name and had refused (`forbidden`) are sent again that way.
+//!
+//! ## Photos only for ops that can be accepted
+//!
+//! A terminal pushes first and uploads a photo only when the server answers
+//! its op `deferred` (`photo_missing`): the server decides everything else
+//! about an op (actor, visibility, the rules) before it looks for the photo,
+//! so no photo goes up for an op that is refused anyway.
 //!
 //! ## Codes
 //!
@@ -250,6 +279,16 @@ pub struct RatingLink {
     pub expires_at: crate::time::Millis,
     /// The QR code of `url`, as a standalone SVG document.
     pub qr_svg: String,
+}
+
+/// Whether sending a refused op again (as a new op) can get a different
+/// answer: the case's state, the device's grids or the case itself may have
+/// changed since. The same input is refused again (`invalid_input`), a second
+/// create of a case stays one (`case_exists`), and a terminal cannot change
+/// whom it acts for by itself (`forbidden`; steps recorded before enrolment
+/// are adopted and sent again automatically).
+pub fn resending_may_help(code: &str) -> bool {
+    !matches!(code, "invalid_input" | "case_exists" | "forbidden")
 }
 
 /// The body of every error response.

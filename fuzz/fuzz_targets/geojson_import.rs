@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
         let point = GeoPoint {
             lat,
             lon,
-            accuracy_m: 5.0,
+            accuracy_m: Some(5.0),
         };
         let _ = map.locate(&point);
         let _ = map.grid_of(&point);

@@ -3,6 +3,7 @@
 //! passes the case rules.
 #![no_main]
 
+use gridcase_core::zone::Zone;
 use gridcase_server::open311::pairs;
 use gridcase_server::open311::requests::NewRequest;
 use libfuzzer_sys::fuzz_target;
@@ -11,7 +12,8 @@ use libfuzzer_sys::fuzz_target;
 const NOW: i64 = 1_790_000_000_000;
 
 fuzz_target!(|data: &[u8]| {
-    if let Ok(request) = NewRequest::parse(&pairs(data), NOW) {
+    let zone = Zone::default();
+    if let Ok(request) = NewRequest::parse(&pairs(data), NOW, &zone) {
         assert!(request.draft.validate().is_ok());
     }
 });

@@ -141,7 +141,7 @@ pub(crate) async fn record(
         tx.renumber_case(&case_id).await?;
     }
     let seq = tx.append_op(op, device_id).await?;
-    if let OpKind::AttachPhoto { photo } = &op.kind {
+    if let OpKind::AttachPhoto { photo, .. } = &op.kind {
         tx.add_case_photos(&case_id, &[&photo.sha256, &photo.thumb_sha256])
             .await?;
     }
@@ -166,6 +166,7 @@ pub(crate) async fn append_server_op(
         actor,
         device_time: now,
         at: None,
+        recorded_before_enrolment_as: None,
         kind,
     };
     let next = match apply(prev.as_ref(), &op) {

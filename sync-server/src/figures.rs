@@ -720,6 +720,7 @@ mod tests {
                 location: Some(Location {
                     point: GeoPoint::new(lat, lon, 5.0).unwrap(),
                     address: None,
+                    source: gridcase_core::location::LocationSource::Typed,
                 }),
                 occurred_at: at(when),
                 proposed_deadline: None,

@@ -115,7 +115,45 @@ pub fn visible_units(map: &GridMap, grid_ids: &[String]) -> Vec<GridUnit> {
         .collect()
 }
 
-/// `GET /v1/grids`: the visible units as GeoJSON that `GridMap::from_geojson` reads.
+/// A map of at most this many units goes to terminals whole: a district's
+/// few hundred grids are a few hundred kilobytes once, and then every point a
+/// grid leader can record is named exactly as the server names it.
+pub const WHOLE_MAP_UNITS: usize = 2_000;
+
+/// How far around its own units a terminal of a big map sees the map, in
+/// degrees (about a kilometre): the grids next door, where a point recorded
+/// at a boundary, or a resident's problem just across the street, falls.
+pub const NEIGHBOURHOOD_DEG: f64 = 0.01;
+
+/// The units a terminal of an account with `grid_ids` gets: enough of the
+/// map to name the grid of any point it can record. The whole map when it has
+/// at most `whole_map_up_to` units; otherwise [`visible_units`] (its grids,
+/// their ancestors and descendants) and every unit whose boundary comes
+/// within [`NEIGHBOURHOOD_DEG`] of one of its units, with their ancestors.
+/// Closed under `parent`, in map order, so it is itself a valid map. Seeing a
+/// grid's outline is not seeing its cases: those follow `account_grids`.
+pub fn terminal_units(map: &GridMap, grid_ids: &[String], whole_map_up_to: usize) -> Vec<GridUnit> {
+    if map.len() <= whole_map_up_to {
+        return map.units().to_vec();
+    }
+    let own = visible_units(map, grid_ids);
+    let mut keep: HashSet<&str> = own.iter().map(|u| u.id.as_str()).collect();
+    for unit in &own {
+        for near in map.units_near(&unit.id, NEIGHBOURHOOD_DEG) {
+            if keep.insert(&near.id) {
+                keep.extend(map.ancestors(&near.id).into_iter().map(|u| u.id.as_str()));
+            }
+        }
+    }
+    map.units()
+        .iter()
+        .filter(|u| keep.contains(u.id.as_str()))
+        .cloned()
+        .collect()
+}
+
+/// `GET /v1/grids`: the terminal's part of the map ([`terminal_units`]) as
+/// GeoJSON that `GridMap::from_geojson` reads.
 pub(crate) async fn grids_handler(
     State(state): State<AppState>,
     device: DeviceAuth,
@@ -128,10 +166,11 @@ pub(crate) async fn grids_handler(
             Box::pin(async move {
                 let map = grids.current(tx).await?;
                 let mine = tx.account_grids(&device.account_id).await?;
-                let subset = GridMap::from_units(visible_units(&map, &mine)).map_err(|e| {
-                    tracing::error!(error = %e, "a visible part of the map is not a valid map");
-                    AppError::internal()
-                })?;
+                let subset = GridMap::from_units(terminal_units(&map, &mine, WHOLE_MAP_UNITS))
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "a visible part of the map is not a valid map");
+                        AppError::internal()
+                    })?;
                 let version = tx.grid_map_version().await?.unwrap_or(0).max(0) as u64;
                 Ok::<_, AppError>((subset.to_geojson(), version))
             })
@@ -148,4 +187,45 @@ pub(crate) async fn grids_handler(
         ],
         body,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIAOYUAN: &str = include_str!("../../tests/fixtures/grids/liaoyuan-sample.geojson");
+
+    fn ids(units: &[GridUnit]) -> Vec<&str> {
+        units.iter().map(|u| u.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_small_map_goes_whole() {
+        let map = GridMap::from_geojson(LIAOYUAN).unwrap();
+        let all = terminal_units(&map, &["220402001001-G01".into()], WHOLE_MAP_UNITS);
+        assert_eq!(all.len(), map.len());
+    }
+
+    #[test]
+    fn a_big_map_goes_as_the_own_grids_and_the_ones_next_door() {
+        let map = GridMap::from_geojson(LIAOYUAN).unwrap();
+        let part = terminal_units(&map, &["220402001001-G01".into()], 0);
+        let got = ids(&part);
+        // Its own grid with its micro-grids and ancestors, and the grid next
+        // door, so a point there is named, not "outside every grid".
+        for id in [
+            "220400",
+            "220402",
+            "220402001",
+            "220402001001",
+            "220402001001-G01",
+            "220402001001-G01-M01",
+            "220402001001-G02",
+        ] {
+            assert!(got.contains(&id), "{id} missing from {got:?}");
+        }
+        let sub = GridMap::from_units(part).unwrap();
+        let next_door = gridcase_core::GeoPoint::new(42.895, 125.15, None).unwrap();
+        assert_eq!(sub.grid_of(&next_door).unwrap().name, "福民社区第二网格");
+    }
 }

@@ -142,6 +142,7 @@ mod tests {
             location: Some(Location {
                 point: GeoPoint::new(42.87, 125.07, 5.0).unwrap(),
                 address: Some("人民大街 5 号 3 单元".into()),
+                source: gridcase_core::location::LocationSource::Typed,
             }),
             grid_id: Some("g-1".into()),
             occurred_at: 1_750_000_000_000,

@@ -460,7 +460,7 @@ async fn decide(
         Ok(next) => next,
         Err(e) => return Ok(Decided::rejected(op.id, rejection_code(&e), e.to_string())),
     };
-    if let OpKind::AttachPhoto { photo } = &op.kind {
+    if let OpKind::AttachPhoto { photo, .. } = &op.kind {
         for (which, sha, bytes) in [
             ("photo", &photo.sha256, photo.bytes),
             ("thumbnail", &photo.thumb_sha256, photo.thumb_bytes),

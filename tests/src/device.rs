@@ -150,6 +150,7 @@ impl SimDevice {
                 location: Some(Location {
                     point,
                     address: Some("福民社区".into()),
+                    source: gridcase_core::location::LocationSource::Typed,
                 }),
                 occurred_at: now,
                 proposed_deadline: Some(now + DAY),
@@ -439,7 +440,7 @@ pub fn compare_with_server(
             .ops_of(id)
             .iter()
             .filter_map(|o| match &o.op.kind {
-                OpKind::AttachPhoto { photo } => {
+                OpKind::AttachPhoto { photo, .. } => {
                     Some((photo.sha256.clone(), photo.thumb_sha256.clone()))
                 }
                 _ => None,

@@ -51,6 +51,7 @@ pub async fn record_case(
             location: Some(gridcase_core::Location {
                 point,
                 address: Some("幸福街".into()),
+                source: gridcase_core::location::LocationSource::Typed,
             }),
             occurred_at: now,
             proposed_deadline: Some(now + 2 * gridcase_core::time::DAY),

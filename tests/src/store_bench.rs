@@ -80,9 +80,10 @@ fn create_op(i: usize, now: i64) -> Op {
             point: GeoPoint {
                 lat: 42.8 + (i % 100) as f64 * 0.001,
                 lon: 125.1 + (i / 100 % 100) as f64 * 0.001,
-                accuracy_m: 5.0,
+                accuracy_m: Some(5.0),
             },
             address: Some(format!("龙山区福民街{}号", i % 500)),
+            source: gridcase_core::location::LocationSource::Typed,
         }),
         occurred_at: now - HOUR,
         proposed_deadline: (!i.is_multiple_of(10)).then_some(now + ((i % 90) as i64 + 1) * DAY / 3),
@@ -93,6 +94,7 @@ fn create_op(i: usize, now: i64) -> Op {
         actor: leader(),
         device_time: now - (100_000 - i as i64) * 1000,
         at: None,
+        recorded_before_enrolment_as: None,
         kind: OpKind::Create { draft },
     }
 }
@@ -301,6 +303,7 @@ pub fn run(cases: usize) -> Result<StoreBenchReport> {
                 actor: leader(),
                 device_time: now - (100_000 - i as i64) * 1000 + 1,
                 at: None,
+                recorded_before_enrolment_as: None,
                 kind: OpKind::Submit,
             });
         }

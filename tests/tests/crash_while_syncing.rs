@@ -297,7 +297,7 @@ fn server_problems(
             problems.push(format!("case {id}: {kinds:?} by {}", case.reported_by));
         }
         for o in snap.ops_of(id) {
-            if let gridcase_core::op::OpKind::AttachPhoto { photo } = &o.op.kind {
+            if let gridcase_core::op::OpKind::AttachPhoto { photo, .. } = &o.op.kind {
                 for (sha, bytes) in [
                     (&photo.sha256, photo.bytes),
                     (&photo.thumb_sha256, photo.thumb_bytes),

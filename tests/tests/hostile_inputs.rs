@@ -345,6 +345,7 @@ fn text_field_setters() -> Vec<(&'static str, SetText)> {
             let location = Location {
                 point: GeoPoint::new(42.88, 125.14, 10.0).unwrap(),
                 address: Some(s.into()),
+                source: gridcase_core::location::LocationSource::Typed,
             };
             t.edit_case(
                 id,
@@ -367,6 +368,7 @@ fn text_fields_refuse_control_characters_and_10_mb() {
     placed.location = Some(Location {
         point: GeoPoint::new(42.88, 125.14, 10.0).unwrap(),
         address: None,
+        source: gridcase_core::location::LocationSource::Typed,
     });
     let case = t.create_case(placed, None).unwrap();
     let ten_mb = "井".repeat(10 * 1024 * 1024 / 3);
@@ -454,12 +456,13 @@ fn coordinates_must_be_finite_and_on_earth() {
         let point = GeoPoint {
             lat,
             lon,
-            accuracy_m: acc,
+            accuracy_m: Some(acc),
         };
         let before = snapshot(&t, dir.path(), &case.id);
         let location = Location {
             point,
             address: None,
+            source: gridcase_core::location::LocationSource::Typed,
         };
         assert_invalid(
             t.edit_case(

@@ -175,7 +175,7 @@ async fn server_scenario(skip: Skip) -> Result<Vec<String>> {
             if o.server_seq.is_some() {
                 acknowledged.push(o.op.id);
             }
-            if let OpKind::AttachPhoto { photo } = &o.op.kind {
+            if let OpKind::AttachPhoto { photo, .. } = &o.op.kind {
                 files.push((photo.sha256.clone(), photo.bytes));
                 files.push((photo.thumb_sha256.clone(), photo.thumb_bytes));
             }

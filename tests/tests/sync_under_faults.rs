@@ -728,7 +728,7 @@ fn check(server: &ServerProcess, terminals: &[Terminal], tally: &Tally, log: &Lo
         let photo_ops: Vec<_> = ops
             .iter()
             .filter_map(|o| match &o.op.kind {
-                OpKind::AttachPhoto { photo } => Some(photo.clone()),
+                OpKind::AttachPhoto { photo, .. } => Some(photo.clone()),
                 _ => None,
             })
             .collect();

@@ -57,6 +57,21 @@ categories! {
     Other => "other", "其他", "Other";
 }
 
+impl Category {
+    /// The category a person typed: its code (`leaking_house`), its Chinese
+    /// name (`房屋漏水`) or its English name (`Leaking house`, any case).
+    pub fn find(text: &str) -> Option<Category> {
+        let text = text.trim();
+        Category::parse(text).or_else(|| {
+            Category::ALL.iter().copied().find(|c| {
+                c.name_zh() == text
+                    || c.name_en().eq_ignore_ascii_case(text)
+                    || c.code().eq_ignore_ascii_case(text)
+            })
+        })
+    }
+}
+
 impl std::fmt::Display for Category {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.code())
@@ -66,6 +81,23 @@ impl std::fmt::Display for Category {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_category_is_found_by_code_or_by_either_name() {
+        assert_eq!(
+            Category::find("leaking_house"),
+            Some(Category::LeakingHouse)
+        );
+        assert_eq!(Category::find("房屋漏水"), Some(Category::LeakingHouse));
+        assert_eq!(
+            Category::find(" leaking house "),
+            Some(Category::LeakingHouse)
+        );
+        assert_eq!(Category::find("漏水"), None);
+        for &c in Category::ALL {
+            assert_eq!(Category::find(c.name_zh()), Some(c));
+        }
+    }
 
     #[test]
     fn codes_are_unique_and_round_trip() {

@@ -332,6 +332,32 @@ impl GridMap {
         }
     }
 
+    /// Units with a boundary whose bounding box comes within `margin_deg`
+    /// degrees of the bounding box of `id`'s boundary (the unit itself
+    /// included), in map order. Empty for an unknown id or a unit without a
+    /// boundary. What a terminal needs to name the grid next door.
+    pub fn units_near(&self, id: &str, margin_deg: f64) -> Vec<&GridUnit> {
+        let Some(i) = self.index_of(id) else {
+            return Vec::new();
+        };
+        let Some(boundary) = &self.inner.units[i].boundary else {
+            return Vec::new();
+        };
+        let mut found = std::collections::BTreeSet::new();
+        for polygon in &boundary.0 {
+            let Some(rect) = bounding_box(polygon) else {
+                continue;
+            };
+            let (lo, hi) = (rect.lower(), rect.upper());
+            let m = margin_deg.max(0.0);
+            let area = AABB::from_corners([lo[0] - m, lo[1] - m], [hi[0] + m, hi[1] + m]);
+            for entry in self.inner.rtree.locate_in_envelope_intersecting(&area) {
+                found.insert(entry.data.0);
+            }
+        }
+        found.into_iter().map(|u| &self.inner.units[u]).collect()
+    }
+
     /// The deepest unit whose boundary contains the point (boundary inclusive;
     /// ties at the same level go to the smallest id). `None` outside every unit.
     pub fn locate(&self, point: &GeoPoint) -> Option<&GridUnit> {

@@ -24,7 +24,7 @@ fn pt(lat: f64, lon: f64) -> GeoPoint {
     GeoPoint {
         lat,
         lon,
-        accuracy_m: 5.0,
+        accuracy_m: Some(5.0),
     }
 }
 
@@ -421,7 +421,7 @@ fn locate_never_panics() {
             let p = GeoPoint {
                 lat,
                 lon,
-                accuracy_m: f64::NAN,
+                accuracy_m: Some(f64::NAN),
             };
             let _ = map.locate(&p);
             let _ = map.grid_of(&p);
@@ -1106,4 +1106,18 @@ fn locating_ten_thousand_points_among_seven_thousand_micro_grids() {
     // The whole map survives a trip through its file.
     let again = GridMap::from_geojson(&map.to_geojson()).unwrap();
     assert_eq!(again.units(), map.units());
+}
+
+#[test]
+fn the_units_near_a_grid_include_the_grid_next_door() {
+    let map = liaoyuan();
+    let near = ids(map.units_near(G1, 0.001));
+    assert!(near.contains(&G1) && near.contains(&G2), "{near:?}");
+    assert!(
+        near.contains(&VILLAGE) && near.contains(&COUNTY),
+        "{near:?}"
+    );
+    assert!(!near.contains(&CITY), "the city has no boundary");
+    assert!(map.units_near(CITY, 1.0).is_empty());
+    assert!(map.units_near("nope", 1.0).is_empty());
 }

@@ -12,10 +12,6 @@ use crate::time::Millis;
 /// time, and phones since 2018 usually add `OffsetTimeOriginal`.
 pub const DEFAULT_UTC_OFFSET_MINUTES: i32 = 8 * 60;
 
-/// Accuracy (metres) assumed for an EXIF GPS position that does not state its
-/// own (`GPSHPositioningError`): a typical phone fix outdoors.
-pub const DEFAULT_GPS_ACCURACY_M: f64 = 30.0;
-
 /// The fields of a photo's EXIF that intake uses.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct ExifInfo {
@@ -171,9 +167,9 @@ fn gps(ex: &exif::Exif) -> Option<GeoPoint> {
     if lat == 0.0 && lon == 0.0 {
         return None;
     }
-    let accuracy = rational_f64(ex, Tag::GPSHPositioningError, 0)
-        .filter(|a| a.is_finite() && *a >= 0.0)
-        .unwrap_or(DEFAULT_GPS_ACCURACY_M);
+    // Unknown unless the camera said: an invented figure would look measured.
+    let accuracy =
+        rational_f64(ex, Tag::GPSHPositioningError, 0).filter(|a| a.is_finite() && *a >= 0.0);
     GeoPoint::new(lat, lon, accuracy).ok()
 }
 

@@ -19,7 +19,8 @@
 //!   resized photo on a second thread while the photo is encoded.
 //! * EXIF capture time without `OffsetTimeOriginal` is taken as China Standard
 //!   Time (UTC+8, [`DEFAULT_UTC_OFFSET_MINUTES`]); GPS without
-//!   `GPSHPositioningError` gets [`DEFAULT_GPS_ACCURACY_M`] (30 m).
+//!   `GPSHPositioningError` has an unknown accuracy (`None`), never an
+//!   invented one.
 //! * Bad input is a [`PhotoError`] naming the reason; intake never panics on it.
 
 mod decode;
@@ -29,12 +30,12 @@ mod jpeg;
 mod library;
 mod planes;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::io::Read;
 use std::path::Path;
 
-pub use exif::{DEFAULT_GPS_ACCURACY_M, DEFAULT_UTC_OFFSET_MINUTES};
+pub use exif::DEFAULT_UTC_OFFSET_MINUTES;
 pub use library::{is_sha256_hex, sha256_hex, PhotoLibrary};
 
 use crate::location::GeoPoint;
@@ -125,6 +126,8 @@ pub enum PhotoError {
     Io(#[from] std::io::Error),
     #[error("photo settings are invalid: {reason}")]
     InvalidConfig { reason: String },
+    #[error("it is a folder, not a photo file")]
+    IsAFolder,
 }
 
 impl PhotoError {
@@ -139,6 +142,7 @@ impl PhotoError {
             PhotoError::Corrupt { reason } => reason.clone(),
             PhotoError::Io(e) => format!("cannot read file: {}", e.kind()),
             PhotoError::InvalidConfig { reason } => reason.clone(),
+            PhotoError::IsAFolder => "a folder, not a file".into(),
         }
     }
 }
@@ -228,7 +232,11 @@ pub fn intake_bytes(bytes: &[u8], cfg: &PhotoConfig) -> Result<ProcessedPhoto, P
 pub fn intake_file(path: &Path, cfg: &PhotoConfig) -> Result<ProcessedPhoto, PhotoError> {
     check_config(cfg)?;
     let file = std::fs::File::open(path)?;
-    let len = file.metadata()?.len();
+    let meta = file.metadata()?;
+    if meta.is_dir() {
+        return Err(PhotoError::IsAFolder);
+    }
+    let len = meta.len();
     if len == 0 {
         return Err(PhotoError::Empty);
     }

@@ -254,6 +254,24 @@ fn exif_app1(spec: &ExifSpec) -> Vec<u8> {
 }
 
 /// The JPEG segment markers in order, up to SOS.
+/// A small camera JPEG whose EXIF puts it at `lat`, `lon` (north, east),
+/// with `GPSHPositioningError` as a rational when given (for other modules'
+/// tests).
+pub(crate) fn jpeg_at(lat: f64, lon: f64, error: Option<(u32, u32)>) -> Vec<u8> {
+    with_segments(
+        &jpeg(&scene(64, 48), 64, 48),
+        &[(
+            0xE1,
+            exif_app1(&ExifSpec {
+                orientation: Some(1),
+                taken: Some("2026:07:15 09:30:05"),
+                gps: Some((lat, "N", lon, "E", error)),
+                ..Default::default()
+            }),
+        )],
+    )
+}
+
 fn markers(jpeg: &[u8]) -> Vec<u8> {
     assert_eq!(&jpeg[..2], &[0xFF, 0xD8], "output starts with SOI");
     assert_eq!(
@@ -421,12 +439,12 @@ fn capture_time_and_gps_come_from_exif() {
     let gps = p.gps.unwrap();
     assert!((gps.lat - 28.8725).abs() < 1e-6, "{gps:?}");
     assert!((gps.lon - 105.4417).abs() < 1e-6, "{gps:?}");
-    assert!((gps.accuracy_m - 6.5).abs() < 1e-9);
+    assert!((gps.accuracy_m.unwrap() - 6.5).abs() < 1e-9);
     assert_stripped(&p.jpeg);
 }
 
 #[test]
-fn missing_offset_means_china_time_and_missing_error_means_30_m() {
+fn missing_offset_means_china_time_and_missing_error_means_unknown_accuracy() {
     let rgb = scene(48, 32);
     let file = with_segments(
         &jpeg(&rgb, 48, 32),
@@ -449,7 +467,7 @@ fn missing_offset_means_china_time_and_missing_error_means_30_m() {
         (gps.lat + 33.8688).abs() < 1e-6 && (gps.lon + 151.2093).abs() < 1e-6,
         "{gps:?}"
     );
-    assert_eq!(gps.accuracy_m, DEFAULT_GPS_ACCURACY_M);
+    assert_eq!(gps.accuracy_m, None, "no invented accuracy");
 }
 
 #[test]

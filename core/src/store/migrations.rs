@@ -25,6 +25,10 @@ pub(crate) static MIGRATIONS: &[Migration] = &[
         name: "0004_sync_recovery",
         sql: include_str!("migrations/0004_sync_recovery.sql"),
     },
+    Migration {
+        name: "0005_refusals_zone_names",
+        sql: include_str!("migrations/0005_refusals_zone_names.sql"),
+    },
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {

@@ -6,8 +6,10 @@
 //! they read the last committed state and are never blocked by the writer.
 //! `synchronous = FULL`: a commit that returned survives a dead battery.
 
+mod attention;
 mod error;
 mod migrations;
+mod names;
 mod photos;
 mod query;
 mod sync;
@@ -20,10 +22,12 @@ use std::sync::Mutex;
 use gridcase_sql::{Access, Readers};
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
+pub use attention::RefusedStep;
 pub use error::StoreError;
+pub use names::Names;
 pub use photos::PhotoRow;
-pub use query::{CaseOrder, CasePage, CaseQuery, CaseSummary};
-pub use sync::{SyncAccount, SyncApplied};
+pub use query::{CaseOrder, CasePage, CaseQuery, CaseSummary, IdMatch};
+pub use sync::{EnrolExtras, SyncAccount, SyncApplied};
 pub use timeline::{OpSyncState, TimelineEntry};
 
 use crate::case::Case;
@@ -160,6 +164,25 @@ impl Store {
         place: &dyn Fn(&Case) -> Option<String>,
     ) -> Result<Vec<Recorded>, StoreError> {
         self.write(|tx| ops.into_iter().map(|op| record_in(tx, op, place)).collect())
+    }
+
+    /// Records several steps, each with the photo row it brings, in one
+    /// transaction: all of them, or none (one command, one outcome).
+    pub fn record_steps(
+        &self,
+        steps: Vec<(Op, Option<PhotoRow>)>,
+        place: &dyn Fn(&Case) -> Option<String>,
+    ) -> Result<Vec<Recorded>, StoreError> {
+        self.write(|tx| {
+            let mut out = Vec::with_capacity(steps.len());
+            for (op, row) in steps {
+                out.push(record_in(tx, op, place)?);
+                if let Some(row) = row {
+                    row.insert(tx)?;
+                }
+            }
+            Ok(out)
+        })
     }
 
     pub fn case(&self, id: &CaseId) -> Result<Option<Case>, StoreError> {

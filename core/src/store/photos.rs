@@ -74,7 +74,7 @@ impl PhotoRow {
             (Some(lat), Some(lon)) => Some(GeoPoint {
                 lat,
                 lon,
-                accuracy_m: acc.unwrap_or(0.0),
+                accuracy_m: acc,
             }),
             _ => None,
         };

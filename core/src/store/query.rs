@@ -34,6 +34,13 @@ pub struct CaseQuery {
     pub grid_id: Option<String>,
     /// Only cases with operations not yet on the server.
     pub waiting_to_sync: bool,
+    /// Only cases with steps the server refused that nobody sent again.
+    pub refused: bool,
+    /// Only cases recorded at or after this instant (say, the start of a
+    /// day on the deployment's clock, `Zone::day_start`).
+    pub recorded_from: Option<Millis>,
+    /// Only cases recorded before this instant.
+    pub recorded_before: Option<Millis>,
     /// Only cases past their deadline and still awaiting handling.
     pub overdue: bool,
     /// Words in the title, description or address.
@@ -55,6 +62,9 @@ pub struct CaseSummary {
     pub overdue: bool,
     pub updated_at: Millis,
     pub waiting_to_sync: bool,
+    /// Steps the server refused that nobody sent again.
+    pub refused_steps: u32,
+    pub created_at: Millis,
     pub photo_count: u32,
     /// SHA-256 of the first photo's thumbnail, for the list row.
     pub thumb_sha256: Option<String>,
@@ -115,6 +125,17 @@ fn plan(q: &CaseQuery, now: Millis) -> Result<Plan, StoreError> {
     if q.waiting_to_sync {
         conds.push("pending_ops > 0".into());
     }
+    if q.refused {
+        conds.push("rejected_ops > 0".into());
+    }
+    if let Some(from) = q.recorded_from {
+        let p = bind(&mut params, Value::Integer(from));
+        conds.push(format!("created_at >= {p}"));
+    }
+    if let Some(before) = q.recorded_before {
+        let p = bind(&mut params, Value::Integer(before));
+        conds.push(format!("created_at < {p}"));
+    }
     if q.overdue {
         let open: Vec<String> = CaseStatus::ALL
             .into_iter()
@@ -165,7 +186,7 @@ fn plan(q: &CaseQuery, now: Millis) -> Result<Plan, StoreError> {
             (SELECT count(*) FROM photos p WHERE p.case_id = c.id),
             (SELECT thumb_sha256 FROM photos p WHERE p.case_id = c.id
                 ORDER BY added_at, id LIMIT 1),
-            {key_col}
+            {key_col}, rejected_ops, created_at
          FROM cases c {where_clause}
          ORDER BY {key_col} {dir}, id {dir}
          LIMIT {limit}"
@@ -209,6 +230,8 @@ fn run(conn: &Connection, plan: &Plan, now: Millis) -> Result<CasePage, StoreErr
             overdue: crate::deadline::is_overdue(deadline, status.awaits_handling(), now),
             updated_at: r.get(6)?,
             waiting_to_sync: r.get::<_, i64>(7)? > 0,
+            refused_steps: r.get(11)?,
+            created_at: r.get(12)?,
             photo_count: r.get(8)?,
             thumb_sha256: r.get(9)?,
         });
@@ -231,4 +254,132 @@ fn parse_token(token: &str) -> Result<(i64, String), InvalidInput> {
     let key: i64 = key.parse().map_err(|_| bad())?;
     let id = CaseId::parse(id).map_err(|_| bad())?;
     Ok((key, id.to_string()))
+}
+
+/// What a typed id (a full id, its first characters, or its last ones)
+/// stands for on this terminal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdMatch<T> {
+    One(T),
+    /// Nothing on this terminal has such an id.
+    None,
+    /// Several do (at most a few are listed).
+    Many(Vec<T>),
+}
+
+/// The fewest characters a shortened id must have.
+pub const MIN_ID_CHARS: usize = 4;
+/// How many candidates an ambiguous id lists.
+const CANDIDATES: i64 = 5;
+
+/// A typed id as a LIKE pattern body: lowercase hex digits and hyphens
+/// only, so nothing a person types is ever read as a pattern.
+fn id_fragment(field: &'static str, text: &str) -> Result<String, InvalidInput> {
+    let t = text.trim().to_ascii_lowercase();
+    if t.chars().count() < MIN_ID_CHARS || t.len() > 36 {
+        return Err(InvalidInput::new(
+            field,
+            format!("give the whole id, or at least its first or last {MIN_ID_CHARS} characters"),
+        ));
+    }
+    if !t.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return Err(InvalidInput::new(
+            field,
+            "is not an id (hex digits and hyphens)",
+        ));
+    }
+    Ok(t)
+}
+
+fn find_ids(
+    conn: &Connection,
+    table: &str,
+    extra: &str,
+    fragment: &str,
+    extra_param: Option<String>,
+) -> Result<Vec<String>, StoreError> {
+    let sql = format!(
+        "SELECT id FROM {table} WHERE (id LIKE ?1 || '%' OR id LIKE '%' || ?1) {extra}
+         ORDER BY id LIMIT {}",
+        CANDIDATES + 1
+    );
+    let mut stmt = conn.prepare_cached(&sql)?;
+    let mut args = vec![fragment.to_string()];
+    args.extend(extra_param);
+    let rows = stmt.query_map(rusqlite::params_from_iter(args), |r| r.get(0))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn to_match<T>(
+    ids: Vec<String>,
+    exact: &str,
+    parse: impl Fn(&str) -> Result<T, InvalidInput>,
+) -> Result<IdMatch<T>, StoreError> {
+    // A whole id is itself, even if it were also the end of another.
+    if let Some(id) = ids.iter().find(|id| id.as_str() == exact) {
+        return Ok(IdMatch::One(parse(id).map_err(StoreError::corrupt)?));
+    }
+    let mut found = ids
+        .iter()
+        .take(CANDIDATES as usize)
+        .map(|id| parse(id).map_err(StoreError::corrupt))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(match found.len() {
+        0 => IdMatch::None,
+        1 => IdMatch::One(found.remove(0)),
+        _ => IdMatch::Many(found),
+    })
+}
+
+impl Store {
+    /// The case a typed id stands for: the whole id, or its first or last
+    /// characters (at least [`MIN_ID_CHARS`]).
+    pub fn find_case_id(&self, text: &str) -> Result<IdMatch<CaseId>, StoreError> {
+        let fragment = id_fragment("case_id", text)?;
+        self.read(|conn| {
+            let ids = find_ids(conn, "cases", "", &fragment, None)?;
+            to_match(ids, &fragment, CaseId::parse)
+        })
+    }
+
+    /// A photo of `case` by a typed id, as [`Store::find_case_id`].
+    pub fn find_photo_id(
+        &self,
+        case: &CaseId,
+        text: &str,
+    ) -> Result<IdMatch<crate::ids::PhotoId>, StoreError> {
+        let fragment = id_fragment("photo_id", text)?;
+        self.read(|conn| {
+            let ids = find_ids(
+                conn,
+                "photos",
+                "AND case_id = ?2",
+                &fragment,
+                Some(case.to_string()),
+            )?;
+            to_match(ids, &fragment, crate::ids::PhotoId::parse)
+        })
+    }
+
+    /// The shortest end of `id` (at least 8 characters) that no other case
+    /// on this terminal ends with: what lists print.
+    pub fn short_case_id(&self, id: &CaseId) -> Result<String, StoreError> {
+        let full = id.to_string();
+        self.read(|conn| {
+            let mut n = 8;
+            while n < full.len() {
+                let tail = &full[full.len() - n..];
+                let others: i64 = conn
+                    .prepare_cached(
+                        "SELECT count(*) FROM cases WHERE id LIKE '%' || ?1 AND id != ?2",
+                    )?
+                    .query_row(rusqlite::params![tail, full], |r| r.get(0))?;
+                if others == 0 {
+                    return Ok(tail.to_string());
+                }
+                n += 4;
+            }
+            Ok(full.clone())
+        })
+    }
 }

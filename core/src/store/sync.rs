@@ -20,11 +20,12 @@ use std::collections::BTreeSet;
 
 use rusqlite::{params, Connection, OptionalExtension, ToSql};
 
+use super::attention::{adopt_pending_in, RefusedStep};
 use super::{load_case, save_case, PhotoRow, Store, StoreError};
 use crate::case::Case;
 use crate::ids::CaseId;
 use crate::op::{apply, Op, OpKind};
-use crate::protocol::{PulledOp, PushResult, PushStatus, SyncResponse};
+use crate::protocol::{NameKind, PulledOp, PushResult, PushStatus, SyncResponse};
 use crate::time::Millis;
 
 /// The account this terminal is enrolled as on a server.
@@ -51,6 +52,17 @@ pub struct SyncApplied {
     pub deferred: u32,
     pub pulled: u32,
     pub changed_cases: Vec<CaseId>,
+    /// The steps this answer refused, with the server's code and reason.
+    pub refused: Vec<RefusedStep>,
+}
+
+/// What the enrolment answer brings besides the account.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EnrolExtras {
+    /// The deployment's time zone (IANA name), when the server said.
+    pub time_zone: Option<String>,
+    /// The grid leader's name as the centre knows it.
+    pub account_name: Option<String>,
 }
 
 impl Store {
@@ -84,35 +96,101 @@ impl Store {
     /// Records the enrolment. Enrolling again (a new token, say) keeps the
     /// cursor and what goes with it when the server and device stay the same.
     pub fn save_sync_account(&self, a: &SyncAccount, now: Millis) -> Result<(), StoreError> {
-        let grids = serde_json::to_string(&a.grid_ids).map_err(StoreError::corrupt)?;
+        self.write(|tx| save_account_in(tx, a, now))
+    }
+
+    /// Records an enrolment with what its answer said (the deployment's
+    /// zone, the grid leader's name), in one transaction. The first
+    /// enrolment of this terminal also adopts its unsent work: steps
+    /// recorded before enrolment become the enrolled account's, each saying
+    /// under which local name it was recorded. Answers the cases adopted.
+    pub fn enrol(
+        &self,
+        a: &SyncAccount,
+        extras: &EnrolExtras,
+        now: Millis,
+        place: &dyn Fn(&Case) -> Option<String>,
+    ) -> Result<Vec<CaseId>, StoreError> {
         self.write(|tx| {
-            tx.execute(
-                "INSERT INTO sync_account (only_one, server_url, device_id, account_id, token,
-                     grid_ids, cursor, enrolled_at)
-                 VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7)
-                 ON CONFLICT (only_one) DO UPDATE SET
-                     cursor = CASE WHEN server_url = ?1 AND device_id = ?2 THEN cursor ELSE ?6 END,
-                     server_history = CASE WHEN server_url = ?1 AND device_id = ?2
-                         THEN server_history ELSE NULL END,
-                     repulling = CASE WHEN server_url = ?1 AND device_id = ?2
-                         THEN repulling ELSE 0 END,
-                     grid_map_version = CASE WHEN server_url = ?1 THEN grid_map_version ELSE 0 END,
-                     server_url = ?1, device_id = ?2, account_id = ?3, token = ?4,
-                     grid_ids = ?5, enrolled_at = ?7",
-                params![
-                    a.server_url,
-                    a.device_id,
-                    a.account_id,
-                    a.token,
-                    grids,
-                    a.cursor as i64,
-                    now
-                ],
-            )?;
-            Ok(())
+            let first: bool =
+                tx.query_row("SELECT NOT EXISTS (SELECT 1 FROM sync_account)", [], |r| {
+                    r.get(0)
+                })?;
+            save_account_in(tx, a, now)?;
+            if let Some(zone) = extras.time_zone.as_deref().filter(|z| !z.is_empty()) {
+                tx.execute("UPDATE sync_account SET time_zone = ?1", [zone])?;
+            }
+            if let Some(name) = extras.account_name.as_deref().filter(|n| !n.is_empty()) {
+                tx.execute("UPDATE sync_account SET account_name = ?1", [name])?;
+                super::names::save_name_in(tx, NameKind::Actor, &a.account_id, name)?;
+            }
+            if !first {
+                return Ok(Vec::new());
+            }
+            let cases = adopt_pending_in(tx, &a.account_id)?;
+            for id in &cases {
+                refold_case(tx, id, None, place)?;
+            }
+            Ok(cases)
         })
     }
 
+    /// The deployment's time zone as the server last said it.
+    pub fn time_zone(&self) -> Result<Option<String>, StoreError> {
+        self.read(|conn| {
+            Ok(conn
+                .query_row("SELECT time_zone FROM sync_account", [], |r| {
+                    r.get::<_, Option<String>>(0)
+                })
+                .optional()?
+                .flatten())
+        })
+    }
+
+    /// When this terminal was first enrolled (what was recorded before was
+    /// recorded under its local name).
+    pub fn first_enrolled_at(&self) -> Result<Option<Millis>, StoreError> {
+        self.read(|conn| {
+            Ok(conn
+                .query_row(
+                    "SELECT coalesce(first_enrolled_at, enrolled_at) FROM sync_account",
+                    [],
+                    |r| r.get(0),
+                )
+                .optional()?)
+        })
+    }
+}
+
+fn save_account_in(tx: &Connection, a: &SyncAccount, now: Millis) -> Result<(), StoreError> {
+    let grids = serde_json::to_string(&a.grid_ids).map_err(StoreError::corrupt)?;
+    tx.execute(
+        "INSERT INTO sync_account (only_one, server_url, device_id, account_id, token,
+             grid_ids, cursor, enrolled_at, first_enrolled_at)
+         VALUES (1, ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+         ON CONFLICT (only_one) DO UPDATE SET
+             cursor = CASE WHEN server_url = ?1 AND device_id = ?2 THEN cursor ELSE ?6 END,
+             server_history = CASE WHEN server_url = ?1 AND device_id = ?2
+                 THEN server_history ELSE NULL END,
+             repulling = CASE WHEN server_url = ?1 AND device_id = ?2
+                 THEN repulling ELSE 0 END,
+             grid_map_version = CASE WHEN server_url = ?1 THEN grid_map_version ELSE 0 END,
+             server_url = ?1, device_id = ?2, account_id = ?3, token = ?4,
+             grid_ids = ?5, enrolled_at = ?7",
+        params![
+            a.server_url,
+            a.device_id,
+            a.account_id,
+            a.token,
+            grids,
+            a.cursor as i64,
+            now
+        ],
+    )?;
+    Ok(())
+}
+
+impl Store {
     /// The outbox's waiting ops, oldest first.
     pub fn pending_ops(&self, limit: usize) -> Result<Vec<Op>, StoreError> {
         self.read(|conn| {
@@ -126,13 +204,19 @@ impl Store {
         })
     }
 
-    /// Photo files (SHA-256 and size) that waiting ops refer to, in outbox order.
-    pub fn pending_photo_files(&self) -> Result<Vec<(String, u64)>, StoreError> {
+    /// Photo files (SHA-256 and size) that waiting ops refer to, in outbox
+    /// order, leaving out photos of ops that cannot be accepted: ops in
+    /// another account's name than `account_id` (`forbidden`), and ops of a
+    /// case whose creation the server refused (`unknown_case`).
+    pub fn pending_photo_files(&self, account_id: &str) -> Result<Vec<(String, u64)>, StoreError> {
         self.read(|conn| {
-            // Only photo ops are parsed: this runs at the start of every sync.
+            // Only photo ops are parsed: this runs whenever the server asks for photos.
             let mut stmt = conn.prepare_cached(
                 "SELECT ops.body FROM outbox JOIN ops ON ops.seq = outbox.op_seq
                  WHERE outbox.state = 'pending' AND ops.kind = 'attach_photo'
+                   AND NOT EXISTS (SELECT 1 FROM ops c JOIN outbox b ON b.op_seq = c.seq
+                       WHERE c.case_id = ops.case_id AND c.kind = 'create'
+                         AND b.state = 'rejected' AND b.resent_as IS NULL)
                  ORDER BY outbox.op_seq",
             )?;
             let mut rows = stmt.query([])?;
@@ -141,7 +225,10 @@ impl Store {
             while let Some(r) = rows.next()? {
                 let op: Op =
                     serde_json::from_str(&r.get::<_, String>(0)?).map_err(StoreError::corrupt)?;
-                if let OpKind::AttachPhoto { photo } = op.kind {
+                if op.actor.id != account_id {
+                    continue;
+                }
+                if let OpKind::AttachPhoto { photo, .. } = op.kind {
                     for (sha, bytes) in [
                         (photo.sha256, photo.bytes),
                         (photo.thumb_sha256, photo.thumb_bytes),
@@ -247,6 +334,13 @@ impl Store {
                 refold_case(tx, &id, server_grid, place)?;
                 out.changed_cases.push(id);
             }
+            for n in &answer.names {
+                super::names::save_name_in(tx, n.kind, &n.id, &n.name)?;
+            }
+            if !answer.time_zone.is_empty() {
+                tx.prepare_cached("UPDATE sync_account SET time_zone = ?1")?
+                    .execute([&answer.time_zone])?;
+            }
             tx.prepare_cached(
                 "UPDATE sync_account SET cursor = ?1, server_history = ?2, last_success_at = ?3",
             )?
@@ -308,15 +402,17 @@ fn apply_push_result(
     r: &PushResult,
     out: &mut SyncApplied,
 ) -> Result<Option<String>, StoreError> {
-    let found: Option<(i64, String)> = tx
+    let found: Option<(i64, String, String)> = tx
         .prepare_cached(
-            "SELECT ops.seq, ops.case_id FROM ops JOIN outbox ON outbox.op_seq = ops.seq
+            "SELECT ops.seq, ops.case_id, ops.body FROM ops JOIN outbox ON outbox.op_seq = ops.seq
              WHERE ops.id = ?1 AND outbox.state = 'pending'",
         )?
-        .query_row([r.op_id.to_string()], |row| Ok((row.get(0)?, row.get(1)?)))
+        .query_row([r.op_id.to_string()], |row| {
+            Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+        })
         .optional()?;
     // An answer about an op no longer waiting (a repeated answer) changes nothing.
-    let Some((seq, case_id)) = found else {
+    let Some((seq, case_id, body)) = found else {
         return Ok(None);
     };
     match r.status {
@@ -340,10 +436,13 @@ fn apply_push_result(
                 (None, None) => "refused by the server".into(),
             };
             tx.prepare_cached(
-                "UPDATE outbox SET state = 'rejected', reject_reason = ?2,
+                "UPDATE outbox SET state = 'rejected', reject_reason = ?2, reject_code = ?3,
                      attempts = attempts + 1 WHERE op_seq = ?1",
             )?
-            .execute(params![seq, reason])?;
+            .execute(params![seq, reason, r.code])?;
+            let op: Op = serde_json::from_str(&body).map_err(StoreError::corrupt)?;
+            out.refused
+                .push(RefusedStep::new(op, r.code.clone(), Some(reason)));
             tx.prepare_cached(
                 "UPDATE cases SET pending_ops = pending_ops - 1,
                      rejected_ops = rejected_ops + 1 WHERE id = ?1",
@@ -387,7 +486,7 @@ fn apply_pulled(tx: &Connection, p: &PulledOp) -> Result<bool, StoreError> {
         .execute(params![p.op.id.to_string(), p.server_seq as i64])?;
         return Ok(false);
     }
-    if let OpKind::AttachPhoto { photo } = &p.op.kind {
+    if let OpKind::AttachPhoto { photo, .. } = &p.op.kind {
         PhotoRow {
             photo: photo.clone(),
             case_id: p.op.case_id,
@@ -483,7 +582,7 @@ fn drop_unconfirmed(tx: &Connection) -> Result<Vec<String>, StoreError> {
 
 /// Recomputes a case from its ops: the server's in server order, then this
 /// terminal's waiting ones in recording order; refused ops are left out.
-fn refold_case(
+pub(super) fn refold_case(
     tx: &Connection,
     id: &CaseId,
     server_grid: Option<String>,

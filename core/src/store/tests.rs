@@ -22,6 +22,7 @@ fn op(case_id: CaseId, kind: OpKind) -> Op {
         actor: leader(),
         device_time: now_millis(),
         at: None,
+        recorded_before_enrolment_as: None,
         kind,
     }
 }
@@ -37,6 +38,7 @@ fn create(title: &str, deadline: Option<Millis>, located: bool) -> Op {
                 location: located.then(|| Location {
                     point: GeoPoint::new(42.88, 125.14, 5.0).unwrap(),
                     address: Some("龙山区福民街12号".into()),
+                    source: crate::location::LocationSource::Typed,
                 }),
                 occurred_at: now_millis(),
                 proposed_deadline: deadline,
@@ -107,6 +109,7 @@ fn a_failure_late_in_the_transaction_rolls_back_the_op_too() {
         r.case.id,
         OpKind::AttachPhoto {
             photo: photo.clone(),
+            location: None,
         },
     );
     // A photo row pointing at a case that does not exist violates a foreign key.

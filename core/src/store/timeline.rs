@@ -4,7 +4,7 @@
 use rusqlite::OptionalExtension;
 
 use super::{Store, StoreError};
-use crate::ids::CaseId;
+use crate::ids::{CaseId, OpId};
 use crate::op::Op;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,14 +21,20 @@ pub enum OpSyncState {
 pub struct TimelineEntry {
     pub op: Op,
     pub sync: OpSyncState,
+    /// The server's words, as `code: reason`.
     pub reject_reason: Option<String>,
+    /// The server's stable code of the refusal.
+    pub reject_code: Option<String>,
+    /// A refused step the grid leader sent again: the copy's id.
+    pub resent_as: Option<OpId>,
 }
 
 impl Store {
     pub fn timeline(&self, case_id: &CaseId) -> Result<Vec<TimelineEntry>, StoreError> {
         self.read(|conn| {
             let mut stmt = conn.prepare_cached(
-                "SELECT ops.body, outbox.state, outbox.reject_reason
+                "SELECT ops.body, outbox.state, outbox.reject_reason, outbox.reject_code,
+                     outbox.resent_as
                  FROM ops LEFT JOIN outbox ON outbox.op_seq = ops.seq
                  WHERE ops.case_id = ?1 ORDER BY ops.seq",
             )?;
@@ -46,6 +52,12 @@ impl Store {
                         None => OpSyncState::Synced,
                     },
                     reject_reason: r.get(2)?,
+                    reject_code: r.get(3)?,
+                    resent_as: r
+                        .get::<_, Option<String>>(4)?
+                        .map(|id| OpId::parse(&id))
+                        .transpose()
+                        .map_err(StoreError::corrupt)?,
                 });
             }
             Ok(out)

@@ -88,4 +88,10 @@ pub struct SyncReport {
     pub ops_waiting: u64,
     /// Transient failures retried along the way.
     pub retries: u32,
+    /// The steps the server refused in this sync, with its reason each: a
+    /// refused step is never settled (see `Terminal::needs_attention`).
+    pub refused: Vec<crate::store::RefusedStep>,
+    /// Refused steps on this terminal nobody has sent again, after this sync
+    /// (this sync's and earlier ones').
+    pub needs_attention: u64,
 }

@@ -15,6 +15,16 @@ pub enum Error {
     NotFound { what: &'static str },
     #[error("photo refused: {0}")]
     Photo(#[from] PhotoError),
+    /// One of several photos of one step was refused (`index` from 0, in
+    /// the order given); nothing of the step was stored.
+    #[error("photo {} refused: {error}", index + 1)]
+    PhotoIn { index: usize, error: PhotoError },
+    /// A shortened id fits several; the candidates are whole ids.
+    #[error("the {what} id fits {} {what}s; type more of it", candidates.len())]
+    Ambiguous {
+        what: &'static str,
+        candidates: Vec<String>,
+    },
     #[error("grid map refused: {0}")]
     Grid(#[from] GridError),
     #[error("storage failed: {0}")]

@@ -12,7 +12,7 @@ use crate::case::CaseStatus;
 use crate::ids::CaseId;
 use crate::photo::sha256_hex;
 use crate::protocol::{EnrolRequest, PushStatus, RatingLink, SyncRequest, MAX_PULL_OPS};
-use crate::store::{OpSyncState, StoreError, SyncAccount};
+use crate::store::{EnrolExtras, OpSyncState, StoreError, SyncAccount};
 use crate::sync::client::SyncClient;
 use crate::sync::{SyncError, SyncPhase, SyncProgress, SyncReport};
 use crate::time::now_millis;
@@ -97,12 +97,25 @@ impl Terminal {
             history: None,
             grid_map_version: 0,
         };
-        self.inner.store.save_sync_account(&account, now_millis())?;
+        let extras = EnrolExtras {
+            time_zone: Some(resp.time_zone).filter(|z| !z.is_empty()),
+            account_name: Some(resp.account_name).filter(|n| !n.is_empty()),
+        };
+        // The first enrolment adopts what was recorded before it, in the
+        // same transaction as the account.
+        let adopted = self
+            .inner
+            .store
+            .enrol(&account, &extras, now_millis(), &self.placer())?;
         *self
             .inner
             .actor_id
             .write()
             .unwrap_or_else(|e| e.into_inner()) = account.account_id.clone();
+        self.reload_zone()?;
+        if !adopted.is_empty() {
+            self.notify(&adopted);
+        }
         let authed = self.sync_client(&account.server_url, Some(account.token.clone()))?;
         if let Err(e) = self.fetch_grids(&authed, &mut report).await {
             tracing::warn!(error = %e, "no grid map yet; the next sync fetches it");
@@ -199,9 +212,13 @@ impl Terminal {
             }
         };
 
+        // Work an older version sent under its local name and had refused.
+        self.adopt_refused_before_enrolment()?;
         let result = async {
-            self.upload_photos(&client, &mut report, &tell).await?;
-            let mut uploaded_again = false;
+            // Photos go up only when the server asks for them (an op answered
+            // `deferred`): it decides everything else first, so nothing is
+            // uploaded for an op it refuses.
+            let mut uploads = 0;
             loop {
                 let state = store.sync_account()?.ok_or(SyncError::NotEnrolled)?;
                 let push = store.pending_ops(PUSH_BATCH)?;
@@ -244,8 +261,8 @@ impl Terminal {
                     }
                     store.start_over(&resp.history)?;
                     // The photos of ops put back in the outbox may be missing
-                    // on the restored server too.
-                    self.upload_photos(&client, &mut report, &tell).await?;
+                    // on the restored server too: it will ask for them.
+                    uploads = 0;
                     continue;
                 }
                 if resp.grid_map_version != state.grid_map_version && resp.grid_map_version > 0 {
@@ -253,10 +270,19 @@ impl Terminal {
                 }
                 let place = self.placer();
                 let applied = store.apply_sync(&resp, now_millis(), &place)?;
-                report.ops_pushed += resp.results.len() as u32;
+                // A deferred op is pushed again after its photo: count it once.
+                report.ops_pushed += resp
+                    .results
+                    .iter()
+                    .filter(|r| r.status != PushStatus::Deferred)
+                    .count() as u32;
                 report.ops_accepted += applied.accepted;
                 report.ops_rejected += applied.rejected;
                 report.ops_pulled += applied.pulled;
+                report.refused.extend(applied.refused);
+                if !resp.time_zone.is_empty() {
+                    self.reload_zone()?;
+                }
                 if !applied.changed_cases.is_empty() {
                     self.notify(&applied.changed_cases);
                 }
@@ -265,12 +291,16 @@ impl Terminal {
                     .iter()
                     .any(|r| r.status == PushStatus::Deferred);
                 if deferred {
-                    // The server lacks a photo it should have: upload again, once.
-                    if uploaded_again {
+                    // The server asks for photos: upload every one of the
+                    // outbox it can accept, then push on. A second ask for
+                    // the same is one more try (it lost a file); a third
+                    // waits for the next sync.
+                    if uploads == 2 {
                         break;
                     }
-                    uploaded_again = true;
-                    self.upload_photos(&client, &mut report, &tell).await?;
+                    uploads += 1;
+                    self.upload_photos(&client, &state.account_id, &mut report, &tell)
+                        .await?;
                     continue;
                 }
                 let pushed_all = resp.results.len() == push.len();
@@ -290,6 +320,7 @@ impl Terminal {
         report.bytes_sent = wire.bytes_sent;
         report.bytes_received = wire.bytes_received;
         report.ops_waiting = store.outbox_len()?;
+        report.needs_attention = store.refused_steps(None)?.len() as u64;
         result?;
         tell(SyncPhase::Done, 0, 0);
         Ok(report)
@@ -298,10 +329,11 @@ impl Terminal {
     async fn upload_photos(
         &self,
         client: &SyncClient,
+        account_id: &str,
         report: &mut SyncReport,
         tell: &(dyn Fn(SyncPhase, u64, u64) + Sync),
     ) -> Result<(), SyncError> {
-        let files = self.inner.store.pending_photo_files()?;
+        let files = self.inner.store.pending_photo_files(account_id)?;
         if files.is_empty() {
             return Ok(());
         }

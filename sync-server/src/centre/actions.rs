@@ -428,7 +428,10 @@ pub async fn attach_photo(
     now: Millis,
 ) -> Result<Recorded, AppError> {
     check_may_attach_photo(tx, map, staff, &case_id).await?;
-    let kind = OpKind::AttachPhoto { photo };
+    let kind = OpKind::AttachPhoto {
+        photo,
+        location: None,
+    };
     let (seq, after) = cases::append_server_op(tx, map, case_id, staff.actor(), kind, now)
         .await?
         .map_err(|e| refused(&e))?;

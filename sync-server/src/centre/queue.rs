@@ -380,7 +380,7 @@ fn photo_steps(entries: &[TimelineEntry]) -> Vec<CasePhoto> {
     let mut status: Option<CaseStatus> = None;
     let mut out = Vec::new();
     for (i, e) in entries.iter().enumerate() {
-        if let OpKind::AttachPhoto { photo } = &e.op.kind {
+        if let OpKind::AttachPhoto { photo, .. } = &e.op.kind {
             let step = match e.op.actor.role {
                 Role::Department => {
                     let next_step = entries[i + 1..].iter().find_map(|later| {

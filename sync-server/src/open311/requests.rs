@@ -451,6 +451,7 @@ impl NewRequest {
             location: Some(Location {
                 point,
                 address: get("address_string").map(str::to_string),
+                source: gridcase_core::location::LocationSource::Unknown,
             }),
             occurred_at,
             proposed_deadline: None,

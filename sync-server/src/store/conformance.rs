@@ -151,6 +151,7 @@ fn op(case_id: CaseId, by: &str, kind: OpKind) -> Op {
         actor: actor(by),
         device_time: now_millis(),
         at: None,
+        recorded_before_enrolment_as: None,
         kind,
     }
 }
@@ -170,6 +171,7 @@ fn created(by: &str) -> (Case, Op) {
                 location: Some(Place {
                     point,
                     address: None,
+                    source: gridcase_core::location::LocationSource::Typed,
                 }),
                 occurred_at: now,
                 proposed_deadline: Some(now + DAY),
@@ -657,7 +659,13 @@ async fn photos_are_visible_to_whoever_sees_their_case(s: &TestStore) {
         captured_at: None,
         captured_at_point: None,
     };
-    let (case2, attach) = then(&case, OpKind::AttachPhoto { photo });
+    let (case2, attach) = then(
+        &case,
+        OpKind::AttachPhoto {
+            photo,
+            location: None,
+        },
+    );
     stored(&s.store, &case, &["g-1"], &[create]).await;
     stored(&s.store, &case2, &["g-1"], &[attach]).await;
     let id = case.id;

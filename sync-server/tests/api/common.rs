@@ -378,6 +378,7 @@ pub fn op_as(dev: &Device, role: Role, case_id: CaseId, kind: OpKind) -> Op {
         },
         device_time: now_millis(),
         at: None,
+        recorded_before_enrolment_as: None,
         kind,
     }
 }
@@ -395,6 +396,7 @@ pub fn create(dev: &Device, case_id: CaseId, at: Option<GeoPoint>) -> Op {
                 location: at.map(|point| Location {
                     point,
                     address: Some("人民大街".into()),
+                    source: gridcase_core::location::LocationSource::Typed,
                 }),
                 occurred_at: now,
                 proposed_deadline: Some(now + DAY),
@@ -412,6 +414,7 @@ pub fn edit_location(dev: &Device, case_id: CaseId, point: GeoPoint) -> Op {
                 location: Some(Some(Location {
                     point,
                     address: None,
+                    source: gridcase_core::location::LocationSource::Typed,
                 })),
                 ..CaseEdit::default()
             },
@@ -438,7 +441,14 @@ pub fn photo_ref(photo: &[u8], thumb: &[u8]) -> PhotoRef {
 }
 
 pub fn attach(dev: &Device, case_id: CaseId, photo: PhotoRef) -> Op {
-    op(dev, case_id, OpKind::AttachPhoto { photo })
+    op(
+        dev,
+        case_id,
+        OpKind::AttachPhoto {
+            photo,
+            location: None,
+        },
+    )
 }
 
 pub fn verify(dev: &Device, case_id: CaseId, done: bool) -> Op {

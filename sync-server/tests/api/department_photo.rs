@@ -93,7 +93,7 @@ async fn the_department_adds_photos_that_reach_the_grid_leader() {
     let photo = pulled
         .iter()
         .find_map(|p| match &p.op.kind {
-            OpKind::AttachPhoto { photo } if p.op.actor.role == Role::Department => {
+            OpKind::AttachPhoto { photo, .. } if p.op.actor.role == Role::Department => {
                 Some(photo.clone())
             }
             _ => None,

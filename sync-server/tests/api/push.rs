@@ -350,3 +350,63 @@ async fn one_sync_pushes_and_pulls() {
     assert_eq!(resp.ops.len(), 3);
     assert_eq!(resp.cursor, resp.results[0].server_seq.unwrap());
 }
+
+/// A terminal adopts, at its first enrolment, what it recorded before (the
+/// op says under which local name), and a draft takes its place from a
+/// photo's GPS in the attach step itself. The server accepts both, keeps
+/// them as sent, and places the case by the photo's point.
+#[tokio::test]
+async fn steps_recorded_before_enrolment_and_a_photos_place_are_kept_as_sent() {
+    use gridcase_core::location::{GeoPoint, Location, LocationSource};
+    let server = Server::start().await;
+    let dev = server.leader("张三", &["g-1"]).await;
+    let watcher = server.leader("李四", &["g-1"]).await;
+    let id = CaseId::new();
+    let mut create = create(&dev, id, None);
+    create.recorded_before_enrolment_as = Some("grid-leader".into());
+    let (photo, thumb) = (photo_bytes(7, 4000), photo_bytes(8, 500));
+    server.upload(&dev, &photo).await;
+    server.upload(&dev, &thumb).await;
+    let place = Location {
+        point: GeoPoint::new(in_g1().lat, in_g1().lon, None).unwrap(),
+        address: None,
+        source: LocationSource::PhotoExif,
+    };
+    let attach = op(
+        &dev,
+        id,
+        OpKind::AttachPhoto {
+            photo: photo_ref(&photo, &thumb),
+            location: Some(place.clone()),
+        },
+    );
+    let results = server
+        .push(&dev, &[create.clone(), attach.clone(), submit(&dev, id)])
+        .await;
+    assert_accepted(&results);
+
+    let (ops, _) = server.pull_all(&watcher, 0).await;
+    let pulled_create = ops.iter().find(|o| o.op.id == create.id).unwrap();
+    assert_eq!(
+        pulled_create.op.recorded_before_enrolment_as.as_deref(),
+        Some("grid-leader")
+    );
+    let pulled_attach = ops.iter().find(|o| o.op.id == attach.id).unwrap();
+    assert_eq!(pulled_attach.op, attach, "kept as sent");
+    assert!(ops.iter().all(|o| o.grid_id.as_deref() == Some("g-1")));
+    let cases = server.admin().list_cases().unwrap();
+    assert_eq!(cases[0].grid_id.as_deref(), Some("g-1"));
+
+    // A photo may not move a case that has its place.
+    let again = op(
+        &dev,
+        id,
+        OpKind::AttachPhoto {
+            photo: photo_ref(&photo, &thumb),
+            location: Some(place),
+        },
+    );
+    let results = server.push(&dev, &[again]).await;
+    assert_eq!(results[0].status, PushStatus::Rejected);
+    assert_eq!(results[0].code.as_deref(), Some("invalid_input"));
+}

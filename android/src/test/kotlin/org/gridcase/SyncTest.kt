@@ -23,6 +23,7 @@ import uniffi.gridcase_ffi.GridcaseClient
 import uniffi.gridcase_ffi.GridcaseException
 import uniffi.gridcase_ffi.Location
 import uniffi.gridcase_ffi.NewCase
+import uniffi.gridcase_ffi.PhotoInput
 import uniffi.gridcase_ffi.SyncPhase
 
 /**
@@ -51,9 +52,15 @@ class SyncTest {
         return out
     }
 
+    // The centre's 市政 department: a dispatch names a department that exists, by id.
+    private lateinit var municipal: String
+
     @BeforeTest
     fun startServer() {
         admin("import-grids", grids)
+        val created = admin("create-department", "--name", "市政", "--json")
+        municipal = Regex("\"id\"\\s*:\\s*\"([^\"]+)\"").find(created)?.groupValues?.get(1)
+            ?: error("create-department printed no id: $created")
         startServerOn("127.0.0.1:0")
     }
 
@@ -145,11 +152,12 @@ class SyncTest {
             assertTrue(java.io.File(seen.photos[0].path).exists())
 
             // The centre dispatches it; the reporter's terminal hears it.
-            admin("dispatch", case.id, "--department", "市政", "--deadline-hours", "24")
+            admin("dispatch", case.id, "--department", municipal, "--deadline-hours", "24")
             reporter.syncNow(null)
             val dispatched = reporter.getCase(case.id)
             assertEquals(CaseStatus.DISPATCHED, dispatched.status)
-            assertEquals("市政", dispatched.department)
+            assertEquals(municipal, dispatched.department)
+            assertEquals("市政", dispatched.departmentName)
             assertEquals(1, reporter.listCases(CaseQuery(statuses = listOf(CaseStatus.DISPATCHED))).cases.size)
         } finally {
             reporter.shutdown()
@@ -175,7 +183,7 @@ class SyncTest {
             assertTrue(early is GridcaseException.Rejected, "$early")
             assertEquals("not_allowed", early.code)
 
-            admin("dispatch", case.id, "--department", "市政", "--deadline-hours", "24")
+            admin("dispatch", case.id, "--department", municipal, "--deadline-hours", "24")
             admin("resolve", case.id, "--note", "已清运")
             leader.syncNow(null)
             assertEquals(CaseStatus.RESOLVED, leader.getCase(case.id).status)
@@ -192,6 +200,56 @@ class SyncTest {
             val page = java.net.URI(link.url).toURL().openConnection() as java.net.HttpURLConnection
             assertEquals(200, page.responseCode)
             assertTrue(page.inputStream.bufferedReader().readText().contains("垃圾未清运"))
+        } finally {
+            leader.shutdown()
+            leader.close()
+        }
+    }
+
+    @Test
+    fun aRefusedStepNeedsAttentionWithTheServersReasonUntilItIsSentAgain() = runBlocking {
+        val leader = GridcaseClient.open(tmp.resolve("refused"), ClientConfig(actorId = "unenrolled"))
+        try {
+            // Recorded before enrolment, with its photo and its submission in one step:
+            // the first enrolment adopts it, and the server takes it.
+            val case = leader.recordCase(
+                NewCase.of(Category.LEAKING_HOUSE, "三楼漏水", location = street, proposedWithin = Duration.ofDays(2)),
+                listOf(PhotoInput.Bytes(photo())),
+                true,
+                null,
+            )
+            leader.enrol(url, enrolmentCode("赵六"), "terminal-5")
+            val first = leader.syncNow(null)
+            assertEquals(3u, first.opsAccepted)
+            assertTrue(first.refused.isEmpty() && leader.needsAttention().isEmpty())
+            val adopted = leader.getCase(case.id)
+            assertTrue(adopted.timeline.filter { it.actorRole == "grid_leader" }.all { it.recordedBeforeEnrolmentAs == "unenrolled" })
+
+            // The centre dispatches it; offline, the grid leader withdraws it all the same.
+            admin("dispatch", case.id, "--department", municipal, "--deadline-hours", "24")
+            leader.cancelCase(case.id, "重复上报")
+            val report = leader.syncNow(null)
+            assertEquals(1u, report.opsRejected)
+            assertEquals(1, report.refused.size)
+            assertEquals(1uL, report.needsAttention)
+            val attention = leader.needsAttention()
+            assertEquals(1, attention.size)
+            val step = attention.single()
+            assertEquals(case.id, step.caseId)
+            assertEquals("cancel", step.kind)
+            assertEquals("not_allowed", step.code)
+            assertTrue(step.reason.contains("dispatched"), step.reason)
+            val shown = leader.getCase(case.id)
+            assertEquals(CaseStatus.DISPATCHED, shown.status, "the server's state, not the refused step's")
+            assertEquals(listOf(step.opId), shown.refused.map { it.opId })
+            assertEquals(1u, leader.listCases(CaseQuery(refused = true)).cases.single().refusedSteps)
+
+            // Sent again: no longer waiting for the grid leader, and refused again by the server.
+            val resent = leader.resendRefused(case.id)
+            assertTrue(resent.refused.isEmpty() && resent.waitingToSync)
+            assertTrue(leader.needsAttention().isEmpty())
+            assertEquals(1u, leader.syncNow(null).opsRejected)
+            assertEquals(1, leader.needsAttention().size)
         } finally {
             leader.shutdown()
             leader.close()
