@@ -203,6 +203,8 @@ impl Terminal {
             .clone()
     }
 
+    // The zone changes only with a sync answer.
+    #[cfg(any(feature = "sync", test))]
     fn reload_zone(&self) -> Result<(), crate::store::StoreError> {
         let zone = zone_named(self.inner.store.time_zone()?.as_deref());
         *self.inner.zone.write().unwrap_or_else(|e| e.into_inner()) = zone;
