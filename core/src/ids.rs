@@ -24,6 +24,10 @@ macro_rules! uuid_id {
             pub fn as_uuid(&self) -> &Uuid {
                 &self.0
             }
+            /// An id a database gave back (a PostgreSQL `uuid` column).
+            pub fn from_uuid(id: Uuid) -> Self {
+                Self(id)
+            }
             /// Parses an id that came from outside (a UI, a file, the network).
             pub fn parse(s: &str) -> Result<Self, InvalidInput> {
                 Uuid::from_str(s)

@@ -14,11 +14,12 @@ use axum::http::{header, StatusCode};
 use axum::Json;
 use gridcase_core::protocol::{EnrolRequest, EnrolResponse, ENROL_REPEAT_WINDOW_MS};
 use gridcase_core::time::{now_millis, Millis};
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::error::{codes, reasons, ApiJson, AppError};
+use crate::store::devices::NewDevice;
+use crate::store::Tx;
 use crate::AppState;
 
 /// Enrolment codes: 12 symbols of Crockford's base 32 (60 bits), shown as
@@ -100,8 +101,8 @@ pub struct IssuedCode {
 }
 
 /// Stores a new code for `account_id`, valid for `ttl_ms`.
-pub(crate) fn issue_code(
-    conn: &Connection,
+pub(crate) async fn issue_code(
+    tx: &mut Tx<'_>,
     account_id: &str,
     ttl_ms: Millis,
     now: Millis,
@@ -109,23 +110,13 @@ pub(crate) fn issue_code(
     let code = new_code()?;
     let canonical = normalise_code(&code).ok_or_else(AppError::internal)?;
     let expires_at = now.saturating_add(ttl_ms);
-    conn.execute(
-        "INSERT INTO enrol_codes (code_hash, account_id, created_at, expires_at) VALUES (?1, ?2, ?3, ?4)",
-        params![sha256(canonical.as_bytes()), account_id, now, expires_at],
-    )?;
+    tx.insert_enrol_code(&sha256(canonical.as_bytes()), account_id, now, expires_at)
+        .await?;
     Ok(IssuedCode {
         account_id: account_id.to_string(),
         code,
         expires_at,
     })
-}
-
-pub(crate) fn account_grids(conn: &Connection, account_id: &str) -> Result<Vec<String>, AppError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT grid_id FROM account_grids WHERE account_id = ?1 ORDER BY grid_id",
-    )?;
-    let rows = stmt.query_map([account_id], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// Exchanges a code for a device, in the caller's write transaction.
@@ -135,8 +126,8 @@ pub(crate) fn account_grids(conn: &Connection, account_id: &str) -> Result<Vec<S
 /// after the server committed. The repeat gives the same device a fresh token
 /// (only hashes are kept, so the first one cannot be sent again), which also
 /// retires the token nobody received.
-pub(crate) fn enrol(
-    conn: &Connection,
+pub(crate) async fn enrol(
+    tx: &mut Tx<'_>,
     code: &str,
     device_name: &str,
     enrolment_key: Option<&str>,
@@ -160,22 +151,8 @@ pub(crate) fn enrol(
     }
     let key_hash = enrolment_key.map(|k| sha256(k.as_bytes()));
     let hash = sha256(canonical.as_bytes());
-    type CodeRow = (
-        String,
-        Millis,
-        Option<Millis>,
-        Option<String>,
-        Option<Vec<u8>>,
-    );
-    let row: Option<CodeRow> = conn
-        .query_row(
-            "SELECT account_id, expires_at, used_at, device_id, enrolment_key_hash
-             FROM enrol_codes WHERE code_hash = ?1",
-            [&hash],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-        )
-        .optional()?;
-    let Some((account_id, expires_at, used_at, used_by, used_key)) = row else {
+    // Locked: a code is used once, even by two instances at once.
+    let Some(found) = tx.lock_enrol_code(&hash).await? else {
         return Err(refused(codes::ENROL_CODE_INVALID, "unknown enrolment code").with_field("code"));
     };
     let used = || {
@@ -185,30 +162,30 @@ pub(crate) fn enrol(
         )
         .with_field("code")
     };
-    if let Some(used_at) = used_at {
-        let same_terminal = key_hash.is_some() && key_hash == used_key;
+    let account_id = found.account_id;
+    if let Some(used_at) = found.used_at {
+        let same_terminal = key_hash.is_some() && key_hash == found.enrolment_key_hash;
         let in_time = now.saturating_sub(used_at) <= ENROL_REPEAT_WINDOW_MS;
-        let (Some(device_id), true, true) = (used_by, same_terminal, in_time) else {
+        let (Some(device_id), true, true) = (found.device_id, same_terminal, in_time) else {
             return Err(used());
         };
         let token = new_token()?;
-        let renewed = conn.execute(
-            "UPDATE devices SET token_hash = ?1, name = ?2 WHERE id = ?3 AND revoked_at IS NULL",
-            params![sha256(token.as_bytes()), device_name.trim(), device_id],
-        )?;
-        if renewed == 0 {
+        let renewed = tx
+            .renew_device_token(&device_id, &sha256(token.as_bytes()), device_name.trim())
+            .await?;
+        if !renewed {
             return Err(used()); // revoked meanwhile: a new code is needed
         }
         return Ok(EnrolResponse {
             token,
             device_id,
-            grid_ids: account_grids(conn, &account_id)?,
-            account_name: account_name(conn, &account_id)?,
+            grid_ids: tx.account_grids(&account_id).await?,
+            account_name: tx.account_name(&account_id).await?.unwrap_or_default(),
             account_id,
             time_zone: zone.name().to_string(),
         });
     }
-    if expires_at <= now {
+    if found.expires_at <= now {
         return Err(refused(
             codes::ENROL_CODE_EXPIRED,
             "this enrolment code has expired; ask the centre for a new one",
@@ -217,64 +194,34 @@ pub(crate) fn enrol(
     }
     let device_id = new_id();
     let token = new_token()?;
-    conn.execute(
-        "INSERT INTO devices (id, account_id, name, token_hash, created_at, enrolment_key_hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        params![
-            device_id,
-            account_id,
-            device_name.trim(),
-            sha256(token.as_bytes()),
-            now,
-            key_hash
-        ],
-    )?;
+    tx.insert_device(&NewDevice {
+        id: &device_id,
+        account_id: &account_id,
+        name: device_name.trim(),
+        token_hash: &sha256(token.as_bytes()),
+        enrolment_key_hash: key_hash.as_deref(),
+        created_at: now,
+    })
+    .await?;
     // The same terminal enrolled before (a new code after a reset, another
     // account's code): the device it was is retired, so no second token of
     // one terminal stays active.
     if let Some(key_hash) = &key_hash {
-        let retired = conn.execute(
-            "UPDATE devices SET revoked_at = ?1, replaced_by = ?2
-             WHERE enrolment_key_hash = ?3 AND id != ?2 AND revoked_at IS NULL",
-            params![now, device_id, key_hash],
-        )?;
+        let retired = tx.retire_devices(key_hash, &device_id, now).await?;
         if retired > 0 {
             tracing::info!(device = %device_id, retired, "a terminal enrolled again; its old device is retired");
         }
     }
-    conn.execute(
-        "UPDATE enrol_codes SET used_at = ?1, device_id = ?2, enrolment_key_hash = ?3
-         WHERE code_hash = ?4",
-        params![now, device_id, key_hash, hash],
-    )?;
+    tx.mark_code_used(&hash, &device_id, key_hash.as_deref(), now)
+        .await?;
     Ok(EnrolResponse {
         token,
         device_id,
-        grid_ids: account_grids(conn, &account_id)?,
-        account_name: account_name(conn, &account_id)?,
+        grid_ids: tx.account_grids(&account_id).await?,
+        account_name: tx.account_name(&account_id).await?.unwrap_or_default(),
         account_id,
         time_zone: zone.name().to_string(),
     })
-}
-
-fn account_name(conn: &Connection, account_id: &str) -> Result<String, AppError> {
-    Ok(conn
-        .prepare_cached("SELECT name FROM accounts WHERE id = ?1")?
-        .query_row([account_id], |r| r.get(0))
-        .optional()?
-        .unwrap_or_default())
-}
-
-/// Whether two devices are the same terminal enrolled twice (the same
-/// enrolment key): what one pushed, the other may push again.
-pub(crate) fn same_terminal(conn: &Connection, a: &str, b: &str) -> Result<bool, AppError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM devices x JOIN devices y
-                 ON x.enrolment_key_hash = y.enrolment_key_hash
-             WHERE x.id = ?1 AND y.id = ?2 AND x.enrolment_key_hash IS NOT NULL)",
-        )?
-        .query_row([a, b], |r| r.get(0))?)
 }
 
 /// `POST /v1/enrol`
@@ -286,16 +233,20 @@ pub(crate) async fn enrol_handler(
         .map_err(|e| AppError::input(&e))?;
     let zone = state.zone.clone();
     let response = state
-        .db
+        .store
         .write(move |tx| {
-            enrol(
-                tx,
-                &req.code,
-                &req.device_name,
-                req.enrolment_key.as_deref(),
-                now_millis(),
-                &zone,
-            )
+            let (req, zone) = (req.clone(), zone.clone());
+            Box::pin(async move {
+                enrol(
+                    tx,
+                    &req.code,
+                    &req.device_name,
+                    req.enrolment_key.as_deref(),
+                    now_millis(),
+                    &zone,
+                )
+                .await
+            })
         })
         .await?;
     tracing::info!(device = %response.device_id, account = %response.account_id, "device enrolled");
@@ -329,33 +280,21 @@ impl FromRequestParts<AppState> for DeviceAuth {
             })?;
         let hash = sha256(token.as_bytes());
         let found = state
-            .db
+            .store
             .read(move |tx| {
-                Ok(tx
-                    .query_row(
-                        "SELECT id, account_id, revoked_at, replaced_by FROM devices WHERE token_hash = ?1",
-                        [hash],
-                        |r| {
-                            Ok((
-                                r.get::<_, String>(0)?,
-                                r.get::<_, String>(1)?,
-                                r.get::<_, Option<Millis>>(2)?,
-                                r.get::<_, Option<String>>(3)?,
-                            ))
-                        },
-                    )
-                    .optional()?)
+                let hash = hash.clone();
+                Box::pin(async move { tx.device_by_token(&hash).await })
             })
             .await?;
         match found {
-            Some((device_id, account_id, None, _)) => Ok(DeviceAuth {
-                device_id,
-                account_id,
+            Some(d) if d.revoked_at.is_none() => Ok(DeviceAuth {
+                device_id: d.device_id,
+                account_id: d.account_id,
             }),
-            Some((_, _, Some(_), Some(_))) => Err(AppError::unauthorised(
+            Some(d) if d.replaced_by.is_some() => Err(AppError::unauthorised(
                 "this terminal enrolled again; this device's token was retired",
             )),
-            Some((_, _, Some(_), None)) => Err(AppError::unauthorised(
+            Some(_) => Err(AppError::unauthorised(
                 "this device was revoked; enrol it again with a new code",
             )),
             None => Err(AppError::unauthorised("unknown device token")),
@@ -387,60 +326,6 @@ mod tests {
         );
         assert_eq!(normalise_code("ABCD"), None);
         assert_eq!(normalise_code("张三李四"), None);
-    }
-
-    /// The same terminal may repeat its enrolment (its answer may have been
-    /// lost) for the repeat window after the first, and not a moment later.
-    #[test]
-    fn a_repeated_enrolment_works_within_the_window_and_not_after() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut admin = crate::admin::Admin::open(dir.path()).unwrap();
-        admin
-            .import_grids(
-                r#"{ "type": "FeatureCollection", "features": [
-                  { "type": "Feature", "properties": { "id": "g-1", "name": "一网格", "level": "grid", "parent": null },
-                    "geometry": { "type": "Polygon", "coordinates": [[[125.0, 42.8], [125.1, 42.8], [125.1, 42.9], [125.0, 42.9], [125.0, 42.8]]] } }
-                ]}"#,
-            )
-            .unwrap();
-        let leader = admin
-            .create_leader("张三", &["g-1".to_string()], 7 * gridcase_core::time::DAY)
-            .unwrap();
-        let conn = crate::db::open_migrated(&crate::database_path(dir.path())).unwrap();
-        let t0 = now_millis();
-        let zone = gridcase_core::zone::Zone::default();
-        let first = enrol(&conn, &leader.code, "t", Some("key-1"), t0, &zone).unwrap();
-        // Another terminal never may; the same one may, up to the window's end.
-        let other = enrol(&conn, &leader.code, "t", Some("key-2"), t0 + 1, &zone).unwrap_err();
-        assert_eq!(other.body.code, codes::ENROL_CODE_USED);
-        let again = enrol(
-            &conn,
-            &leader.code,
-            "t",
-            Some("key-1"),
-            t0 + ENROL_REPEAT_WINDOW_MS,
-            &zone,
-        )
-        .unwrap();
-        assert_eq!(again.device_id, first.device_id);
-        assert_ne!(
-            again.token, first.token,
-            "a fresh token retires the lost one"
-        );
-        let late = enrol(
-            &conn,
-            &leader.code,
-            "t",
-            Some("key-1"),
-            t0 + ENROL_REPEAT_WINDOW_MS + 1,
-            &zone,
-        )
-        .unwrap_err();
-        assert_eq!(late.body.code, codes::ENROL_CODE_USED);
-        let devices: i64 = conn
-            .query_row("SELECT count(*) FROM devices", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(devices, 1);
     }
 
     #[test]

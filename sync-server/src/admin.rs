@@ -1,20 +1,28 @@
 //! Admin commands: accounts, devices, the grid map, and (until the centre's
 //! dashboard exists) the centre's steps on a case. They open the database
-//! directly, so they work while the server runs (WAL; a write waits for the
-//! server's writer up to the busy timeout), and they record the centre's steps
-//! as ops through the same rules, and the same checks, as the dashboard: a
-//! department, unit, grid, login or case they name must exist (and a
-//! department must serve the case's area), or the command is refused and
-//! nothing is written.
+//! themselves, so they work while the server runs (SQLite in WAL: a write
+//! waits for the server's writer up to the busy timeout; PostgreSQL: one more
+//! client), and they record the centre's steps as ops through the same rules,
+//! and the same checks, as the dashboard: a department, unit, grid, login or
+//! case they name must exist (and a department must serve the case's area),
+//! or the command is refused and nothing is written.
+//!
+//! The commands of domains on the store run on either backend; the others
+//! (staff, the deadline pass, Open311 keys, exports) still need SQLite and
+//! answer [`AdminError::NotOnPostgres`] on PostgreSQL. Errors are the
+//! admin's own ([`AdminError`]): what was refused and why, by field (the CLI
+//! names the flag), never an HTTP status.
 
+use std::future::Future;
 use std::path::Path;
+use std::sync::Arc;
 
+use gridcase_core::case::{Case, CaseStatus};
 use gridcase_core::grid::GridMap;
 use gridcase_core::ids::CaseId;
 use gridcase_core::op::{Actor, OpKind, Role};
 use gridcase_core::time::{now_millis, Millis, HOUR};
 use gridcase_core::zone::Zone;
-use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use serde::Serialize;
 
 use crate::accounts::{self, IssuedCode};
@@ -22,7 +30,8 @@ use crate::calendar::Period;
 use crate::cases;
 use crate::centre::scheduler::{self, TickSummary};
 use crate::centre::staff::{self, Department, NewStaff, Staff};
-use crate::centre::{actions, desk, CentreConfig};
+use crate::centre::{actions, CentreConfig};
+use crate::db::Db;
 use crate::error::{reasons, refused, AppError};
 use crate::export::{self, ExportQuery, Output};
 use crate::grids::{self, GridCache, ImportSummary};
@@ -30,19 +39,114 @@ use crate::names::{Departments, DEPARTMENT_ACTOR_PREFIX};
 use crate::open311;
 use crate::open311::keys::{IssuedKey, KeyInfo};
 use crate::public::Reader;
+use crate::store::devices::NewAccount;
+use crate::store::{BackendKind, ReadTx, Store, StoreError, Tx};
 
 /// The actor id of the centre's steps recorded by these commands.
 pub const ADMIN_ACTOR_ID: &str = "admin";
 pub const MAX_ACCOUNT_NAME_CHARS: usize = 100;
+
+/// Why an admin command did not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    /// The input was refused: the field (the CLI names its flag), the rule
+    /// (a stable reason code, [`crate::error::reasons`]), and a message.
+    #[error("{message}")]
+    Refused {
+        /// What kind of refusal, as the API's `code` ([`crate::error::codes`]).
+        code: String,
+        field: Option<String>,
+        reason: Option<String>,
+        message: String,
+    },
+    /// The command needs a part of the server that does not run on
+    /// PostgreSQL yet (issue 11).
+    #[error("{command} does not run on PostgreSQL yet (issue 11): run it against the SQLite data folder")]
+    NotOnPostgres { command: &'static str },
+    /// The database failed (or could not be opened).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Anything else (the server log has more).
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl AdminError {
+    /// The rule that refused it ([`crate::error::reasons`]).
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            AdminError::Refused { reason, .. } => reason.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// What kind of refusal ([`crate::error::codes`]), when refused.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            AdminError::Refused { code, .. } => Some(code),
+            _ => None,
+        }
+    }
+
+    /// The field refused.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            AdminError::Refused { field, .. } => field.as_deref(),
+            _ => None,
+        }
+    }
+}
+
+/// The rules the admin shares with the API refuse in the API's terms; the
+/// admin keeps the field, the reason and the message, never the HTTP status.
+impl From<AppError> for AdminError {
+    fn from(e: AppError) -> Self {
+        if e.status.is_server_error() {
+            return AdminError::Failed(e.body.message);
+        }
+        AdminError::Refused {
+            code: e.body.code,
+            field: e.body.field,
+            reason: e.body.reason,
+            message: e.body.message,
+        }
+    }
+}
 
 fn failed(field: &'static str, reason: &'static str, message: impl Into<String>) -> AppError {
     AppError::invalid(field, reason, message)
 }
 
 pub struct Admin {
-    conn: Connection,
-    grids: GridCache,
+    store: Store,
+    db: Db,
+    grids: Arc<GridCache>,
     zone: Zone,
+    /// The admin's calls are synchronous; its database work runs here.
+    /// Last, so the store is dropped before it.
+    runtime: AdminRuntime,
+}
+
+/// The admin's runtime, shut down without waiting when the admin is dropped:
+/// a test (or a tool) may drop an [`Admin`] inside its own runtime, where a
+/// runtime's blocking shutdown is not allowed. Nothing is left running on
+/// it: every call ran to completion in [`on`].
+struct AdminRuntime(Option<tokio::runtime::Runtime>);
+
+impl AdminRuntime {
+    fn get(&self) -> &tokio::runtime::Runtime {
+        self.0
+            .as_ref()
+            .expect("the admin's runtime lives as long as the admin")
+    }
+}
+
+impl Drop for AdminRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -113,16 +217,53 @@ pub struct Recorded {
     pub server_seqs: Vec<u64>,
 }
 
+/// A centre's step an admin records on a case.
+#[derive(Debug, Clone)]
+enum Step {
+    Dispatch {
+        department: String,
+        deadline: Millis,
+        note: String,
+    },
+    Chase {
+        note: String,
+    },
+    /// The department accepts (if it has not yet) and reports resolved.
+    Resolve {
+        note: String,
+    },
+}
+
 impl Admin {
-    /// Opens (creating and migrating if needed) the database in `data_dir`;
-    /// times are read and shown on the default zone until [`Admin::with_zone`].
-    pub fn open(data_dir: &Path) -> Result<Admin, anyhow::Error> {
-        std::fs::create_dir_all(data_dir)?;
-        let conn = crate::db::open_migrated(&crate::database_path(data_dir))?;
+    /// Opens (creating and migrating if needed) the SQLite database in
+    /// `data_dir`; times are read and shown on the default zone until
+    /// [`Admin::with_zone`].
+    pub fn open(data_dir: &Path) -> Result<Admin, AdminError> {
+        Admin::open_with(data_dir, None)
+    }
+
+    /// Opens the deployment's database: the PostgreSQL at `database_url`
+    /// (migrated if needed), else SQLite in `data_dir`.
+    pub fn open_with(data_dir: &Path, database_url: Option<&str>) -> Result<Admin, AdminError> {
+        let runtime = AdminRuntime(Some(
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| AdminError::Failed(format!("starting the admin's runtime: {e}")))?,
+        ));
+        if database_url.is_none() {
+            std::fs::create_dir_all(data_dir)
+                .map_err(|e| AdminError::Failed(format!("creating {}: {e}", data_dir.display())))?;
+        }
+        // One command at a time: a reader and a writer are plenty.
+        let location = crate::database_location(data_dir, database_url, 1, 2);
+        let store = on(runtime.get(), Store::open(&location))?;
         Ok(Admin {
-            conn,
-            grids: GridCache::default(),
+            db: Db::over(&store),
+            store,
+            grids: Arc::new(GridCache::default()),
             zone: Zone::default(),
+            runtime,
         })
     }
 
@@ -137,16 +278,30 @@ impl Admin {
         &self.zone
     }
 
-    fn write<T>(
-        &mut self,
-        f: impl FnOnce(&Connection) -> Result<T, AppError>,
-    ) -> Result<T, AppError> {
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let out = f(&tx)?;
-        tx.commit()?;
-        Ok(out)
+    /// The store, for a test or tool that needs more than the commands.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    fn run<T: Send>(&self, fut: impl Future<Output = T> + Send) -> T {
+        on(self.runtime.get(), fut)
+    }
+
+    /// The old path, for the commands whose domain is not on the store yet.
+    fn legacy(&self, command: &'static str) -> Result<&Db, AdminError> {
+        match self.store.kind() {
+            BackendKind::Sqlite => Ok(&self.db),
+            BackendKind::Postgres => Err(AdminError::NotOnPostgres { command }),
+        }
+    }
+
+    /// The map, as the database holds it now.
+    pub fn grid_map(&self) -> Result<GridMap, AdminError> {
+        let grids = self.grids.clone();
+        Ok(self.run(self.store.read(move |tx| {
+            let grids = grids.clone();
+            Box::pin(async move { grids.current(tx).await })
+        }))?)
     }
 
     /// Creates a grid leader answering for `grid_ids`, and their first code.
@@ -155,10 +310,12 @@ impl Admin {
         name: &str,
         grid_ids: &[String],
         code_ttl_ms: Millis,
-    ) -> Result<NewLeader, AppError> {
+    ) -> Result<NewLeader, AdminError> {
         let mut created =
             self.create_leaders(&[(name.to_string(), grid_ids.to_vec())], code_ttl_ms)?;
-        created.pop().ok_or_else(AppError::internal)
+        created
+            .pop()
+            .ok_or_else(|| AdminError::Failed("no leader was created".into()))
     }
 
     /// Creates many grid leaders at once (a city's rollout), each with their
@@ -167,15 +324,17 @@ impl Admin {
         &mut self,
         leaders: &[(String, Vec<String>)],
         code_ttl_ms: Millis,
-    ) -> Result<Vec<NewLeader>, AppError> {
-        let map = self.grids.current(&self.conn)?;
+    ) -> Result<Vec<NewLeader>, AdminError> {
+        let map = self.grid_map()?;
         if map.is_empty() {
             return Err(failed(
                 "grid",
                 reasons::NO_GRID_MAP,
                 "no grid map is imported yet; import one first (import-grids)",
-            ));
+            )
+            .into());
         }
+        let mut checked = Vec::with_capacity(leaders.len());
         for (name, grids) in leaders {
             gridcase_core::case::check_text("name", name, 1, MAX_ACCOUNT_NAME_CHARS)
                 .map_err(|e| AppError::input(&e))?;
@@ -184,53 +343,62 @@ impl Admin {
                     "grid",
                     reasons::REQUIRED,
                     "a grid leader needs at least one grid",
-                ));
+                )
+                .into());
             }
             if let Some(unknown) = grids.iter().find(|g| map.get(g.trim()).is_none()) {
                 return Err(failed(
                     "grid",
                     reasons::NOT_A_UNIT,
                     format!("{unknown:?} is not a unit of the imported map"),
-                ));
+                )
+                .into());
             }
+            let mut grid_ids: Vec<String> = grids.iter().map(|g| g.trim().to_string()).collect();
+            grid_ids.sort();
+            grid_ids.dedup();
+            checked.push((name.trim().to_string(), grid_ids));
         }
         if code_ttl_ms <= 0 {
             return Err(failed(
                 "code_ttl_hours",
                 reasons::INVALID,
                 "the code must be valid for some time",
-            ));
+            )
+            .into());
         }
         let now = now_millis();
-        self.write(|tx| {
-            let mut out = Vec::with_capacity(leaders.len());
-            for (name, grids) in leaders {
-                let account_id = accounts::new_id();
-                let name = name.trim().to_string();
-                tx.execute(
-                    "INSERT INTO accounts (id, name, role, created_at) VALUES (?1, ?2, 'grid_leader', ?3)",
-                    params![account_id, name, now],
-                )?;
-                let mut grid_ids: Vec<String> = grids.iter().map(|g| g.trim().to_string()).collect();
-                grid_ids.sort();
-                grid_ids.dedup();
-                for grid in &grid_ids {
-                    tx.execute(
-                        "INSERT INTO account_grids (account_id, grid_id) VALUES (?1, ?2)",
-                        params![account_id, grid],
-                    )?;
+        // Ids made once: a transaction run again makes the same accounts.
+        let leaders: Vec<(String, String, Vec<String>)> = checked
+            .into_iter()
+            .map(|(name, grids)| (accounts::new_id(), name, grids))
+            .collect();
+        Ok(self.run(self.store.write(move |tx| {
+            let leaders = leaders.clone();
+            Box::pin(async move {
+                let mut out = Vec::with_capacity(leaders.len());
+                for (account_id, name, grid_ids) in leaders {
+                    tx.insert_account(
+                        &NewAccount {
+                            id: &account_id,
+                            name: &name,
+                            grid_ids: &grid_ids,
+                        },
+                        now,
+                    )
+                    .await?;
+                    let issued = accounts::issue_code(tx, &account_id, code_ttl_ms, now).await?;
+                    out.push(NewLeader {
+                        account_id,
+                        name,
+                        grid_ids,
+                        code: issued.code,
+                        expires_at: issued.expires_at,
+                    });
                 }
-                let issued = accounts::issue_code(tx, &account_id, code_ttl_ms, now)?;
-                out.push(NewLeader {
-                    account_id,
-                    name,
-                    grid_ids,
-                    code: issued.code,
-                    expires_at: issued.expires_at,
-                });
-            }
-            Ok(out)
-        })
+                Ok::<_, AppError>(out)
+            })
+        }))?)
     }
 
     /// A new one-time code for an existing account (a new or replaced terminal).
@@ -238,142 +406,126 @@ impl Admin {
         &mut self,
         account_id: &str,
         code_ttl_ms: Millis,
-    ) -> Result<IssuedCode, AppError> {
+    ) -> Result<IssuedCode, AdminError> {
         let now = now_millis();
-        self.write(|tx| {
-            let exists: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM accounts WHERE id = ?1)",
-                [account_id],
-                |r| r.get(0),
-            )?;
-            if !exists {
-                return Err(failed(
-                    "account_id",
-                    reasons::NO_SUCH_ACCOUNT,
-                    "no account has this id (list-devices shows them)",
-                ));
-            }
-            accounts::issue_code(tx, account_id, code_ttl_ms, now)
-        })
+        let account_id = account_id.to_string();
+        Ok(self.run(self.store.write(move |tx| {
+            let account_id = account_id.clone();
+            Box::pin(async move {
+                if tx.account_name(&account_id).await?.is_none() {
+                    return Err(failed(
+                        "account_id",
+                        reasons::NO_SUCH_ACCOUNT,
+                        "no account has this id (list-devices shows them)",
+                    ));
+                }
+                accounts::issue_code(tx, &account_id, code_ttl_ms, now).await
+            })
+        }))?)
     }
 
-    pub fn list_devices(&self) -> Result<Vec<DeviceInfo>, AppError> {
-        let mut stmt = self.conn.prepare(
-            "SELECT d.id, d.name, d.account_id, a.name, d.created_at, d.last_push_at, d.revoked_at,
-                    d.replaced_by
-             FROM devices d JOIN accounts a ON a.id = d.account_id ORDER BY d.created_at, d.id",
+    pub fn list_devices(&self) -> Result<Vec<DeviceInfo>, AdminError> {
+        let rows = self.run(
+            self.store
+                .read(|tx| Box::pin(async move { tx.list_devices().await })),
         )?;
-        let rows = stmt.query_map([], |r| {
-            let revoked_at: Option<Millis> = r.get(6)?;
-            let replaced_by: Option<String> = r.get(7)?;
-            Ok(DeviceInfo {
-                device_id: r.get(0)?,
-                device_name: r.get(1)?,
-                account_id: r.get(2)?,
-                account_name: r.get(3)?,
-                state: match (revoked_at, &replaced_by) {
+        Ok(rows
+            .into_iter()
+            .map(|d| DeviceInfo {
+                state: match (d.revoked_at, &d.replaced_by) {
                     (None, _) => DeviceState::Active,
                     (Some(_), Some(_)) => DeviceState::Retired,
                     (Some(_), None) => DeviceState::Revoked,
                 },
-                created_at: r.get(4)?,
-                last_push_at: r.get(5)?,
-                revoked_at,
-                replaced_by,
+                device_id: d.device_id,
+                device_name: d.device_name,
+                account_id: d.account_id,
+                account_name: d.account_name,
+                created_at: d.created_at,
+                last_push_at: d.last_push_at,
+                revoked_at: d.revoked_at,
+                replaced_by: d.replaced_by,
             })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            .collect())
     }
 
     /// Revokes a device's token at once. Answers whether it was active before.
-    pub fn revoke_device(&mut self, device_id: &str) -> Result<bool, AppError> {
+    pub fn revoke_device(&mut self, device_id: &str) -> Result<bool, AdminError> {
         let now = now_millis();
-        self.write(|tx| {
-            let revoked: Option<Option<Millis>> = tx
-                .query_row(
-                    "SELECT revoked_at FROM devices WHERE id = ?1",
-                    [device_id],
-                    |r| r.get(0),
-                )
-                .optional()?;
-            match revoked {
-                None => Err(failed(
-                    "device_id",
-                    reasons::NO_SUCH_DEVICE,
-                    "no device has this id (list-devices shows them)",
-                )),
-                Some(Some(_)) => Ok(false),
-                Some(None) => {
-                    tx.execute(
-                        "UPDATE devices SET revoked_at = ?1 WHERE id = ?2",
-                        params![now, device_id],
-                    )?;
-                    Ok(true)
+        let device_id = device_id.to_string();
+        Ok(self.run(self.store.write(move |tx| {
+            let device_id = device_id.clone();
+            Box::pin(async move {
+                if tx.load_device(&device_id).await?.is_none() {
+                    return Err(failed(
+                        "device_id",
+                        reasons::NO_SUCH_DEVICE,
+                        "no device has this id (list-devices shows them)",
+                    ));
                 }
-            }
-        })
+                Ok(tx.revoke_device(&device_id, now).await?)
+            })
+        }))?)
     }
 
     /// Replaces the grid map with the GeoJSON `text`, atomically.
-    pub fn import_grids(&mut self, text: &str) -> Result<ImportSummary, AppError> {
+    pub fn import_grids(&mut self, text: &str) -> Result<ImportSummary, AdminError> {
         let now = now_millis();
-        self.write(|tx| grids::import(tx, text, now))
-    }
-
-    pub fn grid_map(&self) -> Result<GridMap, AppError> {
-        self.grids.current(&self.conn)
+        let text = std::sync::Arc::new(text.to_string());
+        Ok(self.run(self.store.write(move |tx| {
+            let text = text.clone();
+            Box::pin(async move { grids::import(tx, &text, now).await })
+        }))?)
     }
 
     /// The case an admin names: its full id, or the start of it when only
     /// one case's id starts so (at least 4 characters).
-    pub fn resolve_case(&self, given: &str) -> Result<CaseId, AppError> {
-        resolve_case(&self.conn, given)
+    pub fn resolve_case(&self, given: &str) -> Result<CaseId, AdminError> {
+        let given = given.to_string();
+        Ok(self.run(self.store.read(move |tx| {
+            let given = given.clone();
+            Box::pin(async move { resolve_case(tx, &given).await })
+        }))?)
     }
 
-    /// The centre's steps `make` chooses for the case, recorded in one
-    /// transaction through the rules: all of them, or none.
-    fn step(
-        &mut self,
-        case_id: &str,
-        make: impl FnOnce(
-            &Connection,
-            &GridMap,
-            &gridcase_core::case::Case,
-        ) -> Result<Vec<(Actor, OpKind)>, AppError>,
-    ) -> Result<Recorded, AppError> {
+    /// The centre's step on the case, recorded in one transaction through the
+    /// rules: all of its ops, or none.
+    fn step(&mut self, case_id: &str, step: Step) -> Result<Recorded, AdminError> {
         let now = now_millis();
-        let grids = &self.grids;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let case_id = resolve_case(&tx, case_id)?;
-        let map = grids.current(&tx)?;
-        let case = cases::load_case(&tx, &case_id)?.ok_or_else(no_such_case)?;
-        let steps = make(&tx, &map, &case)?;
-        let mut seqs = Vec::new();
-        let mut status = String::new();
-        for (actor, kind) in steps {
-            match cases::append_server_op(&tx, &map, case_id, actor, kind, now)? {
-                Ok((seq, case)) => {
-                    seqs.push(seq);
-                    status = case.status.as_str().to_string();
+        let grids = self.grids.clone();
+        let zone = self.zone.clone();
+        let case_id = case_id.to_string();
+        Ok(self.run(self.store.write(move |tx| {
+            let (grids, zone, case_id, step) =
+                (grids.clone(), zone.clone(), case_id.clone(), step.clone());
+            Box::pin(async move {
+                let case_id = resolve_case(tx, &case_id).await?;
+                let map = grids.current(tx).await?;
+                let case = tx.load_case(&case_id).await?.ok_or_else(no_such_case)?;
+                let steps = ops_of_step(tx, &zone, &case, step, now).await?;
+                let mut seqs = Vec::new();
+                let mut status = String::new();
+                for (actor, kind) in steps {
+                    match cases::append_server_op(tx, &map, case_id, actor, kind, now).await? {
+                        Ok((seq, case)) => {
+                            seqs.push(seq);
+                            status = case.status.as_str().to_string();
+                        }
+                        Err(e) => return Err(refused(&e)),
+                    }
                 }
-                Err(e) => return Err(refused(&e)),
-            }
-        }
-        tx.commit()?;
-        Ok(Recorded {
-            case_id: case_id.to_string(),
-            status,
-            server_seqs: seqs,
-        })
-    }
-
-    fn dispatcher() -> Actor {
-        Actor {
-            role: Role::Dispatcher,
-            id: ADMIN_ACTOR_ID.to_string(),
-        }
+                let numbering = tx.number().await?;
+                let server_seqs = seqs
+                    .into_iter()
+                    .map(|s| numbering.of(s))
+                    .collect::<Result<_, _>>()?;
+                Ok(Recorded {
+                    case_id: case_id.to_string(),
+                    status,
+                    server_seqs,
+                })
+            })
+        }))?)
     }
 
     /// 派单: gives the case to `department` (its id or name) with a deadline
@@ -384,7 +536,7 @@ impl Admin {
         department: &str,
         deadline_hours: u32,
         note: &str,
-    ) -> Result<Recorded, AppError> {
+    ) -> Result<Recorded, AdminError> {
         let deadline = now_millis().saturating_add(deadline_hours as Millis * HOUR);
         self.dispatch_until(case_id, department, deadline, note)
     }
@@ -398,37 +550,240 @@ impl Admin {
         department: &str,
         deadline: Millis,
         note: &str,
-    ) -> Result<Recorded, AppError> {
-        let zone = self.zone.clone();
+    ) -> Result<Recorded, AdminError> {
+        let step = Step::Dispatch {
+            department: department.to_string(),
+            deadline,
+            note: note.to_string(),
+        };
+        self.step(case_id, step)
+    }
+
+    /// 催办
+    pub fn chase(&mut self, case_id: &str, note: &str) -> Result<Recorded, AdminError> {
         let note = note.to_string();
-        let department = department.to_string();
-        self.step(case_id, move |conn, _, case| {
-            let department = actions::department_for(conn, "department", case, Some(department))?;
-            let deadline =
-                actions::dispatch_deadline(&zone, case, Some(deadline), None, now_millis())?;
+        self.step(case_id, Step::Chase { note })
+    }
+
+    /// The department the case is dispatched to accepts it (if it has not yet)
+    /// and reports it resolved.
+    pub fn resolve(&mut self, case_id: &str, note: &str) -> Result<Recorded, AdminError> {
+        let note = note.to_string();
+        self.step(case_id, Step::Resolve { note })
+    }
+
+    /// Creates a department (职能部门), serving `unit_id` and below if given.
+    pub fn create_department(
+        &mut self,
+        name: &str,
+        unit_id: Option<&str>,
+    ) -> Result<Department, AdminError> {
+        let map = self.grid_map()?;
+        let now = now_millis();
+        let (name, unit_id) = (name.to_string(), unit_id.map(str::to_string));
+        Ok(self.run(self.store.write(move |tx| {
+            let (map, name, unit_id) = (map.clone(), name.clone(), unit_id.clone());
+            Box::pin(async move {
+                staff::create_department(tx, &map, &name, unit_id.as_deref(), now).await
+            })
+        }))?)
+    }
+
+    pub fn list_departments(&self) -> Result<Vec<Department>, AdminError> {
+        Ok(self.run(
+            self.store
+                .read(|tx| Box::pin(async move { tx.list_departments().await })),
+        )?)
+    }
+
+    /// Creates a member of the centre's staff who logs in with `new.password`.
+    pub fn create_staff(&mut self, new: &NewStaff) -> Result<Staff, AdminError> {
+        let map = self.grid_map()?;
+        // Hashing takes a moment on purpose; not while holding the writer.
+        let hash = staff::hash_password(&new.password)?;
+        let now = now_millis();
+        let new = new.clone();
+        Ok(self.run(self.store.write(move |tx| {
+            let (map, new, hash) = (map.clone(), new.clone(), hash.clone());
+            Box::pin(async move { staff::create_staff(tx, &map, &new, &hash, now).await })
+        }))?)
+    }
+
+    /// A new password for `login`; their sessions end at once.
+    pub fn reset_password(&mut self, login: &str, password: &str) -> Result<Staff, AdminError> {
+        let hash = staff::hash_password(password)?;
+        let login = login.to_string();
+        Ok(self.run(self.store.write(move |tx| {
+            let (login, hash) = (login.clone(), hash.clone());
+            Box::pin(async move { staff::set_password(tx, &login, &hash).await })
+        }))?)
+    }
+
+    pub fn list_staff(&self) -> Result<Vec<Staff>, AdminError> {
+        Ok(self.run(
+            self.store
+                .read(|tx| Box::pin(async move { staff::list_staff(tx).await })),
+        )?)
+    }
+
+    /// Moves a dispatcher or supervisor to another unit; the cases waiting
+    /// where nobody reads them now go to a queue a dispatcher reads.
+    pub fn move_staff(&mut self, login: &str, unit: &str) -> Result<Staff, AdminError> {
+        let map = self.grid_map()?;
+        let (login, unit) = (login.to_string(), unit.to_string());
+        Ok(self.run(self.store.write(move |tx| {
+            let (map, login, unit) = (map.clone(), login.clone(), unit.clone());
+            Box::pin(async move { staff::move_staff(tx, &map, &login, &unit).await })
+        }))?)
+    }
+
+    /// One pass of the deadline scheduler at `now` (what `serve` runs
+    /// periodically), for a server run without it or a test.
+    pub fn run_deadlines(
+        &mut self,
+        config: &CentreConfig,
+        now: Millis,
+    ) -> Result<TickSummary, AdminError> {
+        let db = self.legacy("run-deadlines")?.clone();
+        let map = self.grid_map()?;
+        let config = config.clone();
+        Ok(self.run(db.write(move |tx| scheduler::tick(tx, &map, &config, now)))?)
+    }
+
+    pub fn list_cases(&self) -> Result<Vec<CaseInfo>, AdminError> {
+        Ok(self.run(self.store.read(|tx| {
+            Box::pin(async move {
+                let departments = Departments::load(tx).await?;
+                let cases = tx.list_cases().await?;
+                Ok::<_, StoreError>(
+                    cases
+                        .into_iter()
+                        .map(|stored| {
+                            let case = stored.case;
+                            CaseInfo {
+                                case_id: case.id.to_string(),
+                                status: case.status.as_str().to_string(),
+                                deadline: case.effective_deadline(),
+                                department_name: departments
+                                    .name_of_opt(case.department.as_deref()),
+                                grid_id: case.grid_id,
+                                reported_by: case.reported_by,
+                                title: case.title,
+                                department: case.department,
+                                updated_at: stored.updated_at,
+                            }
+                        })
+                        .collect(),
+                )
+            })
+        }))?)
+    }
+
+    /// Issues an Open311 API key for a client application; the key is
+    /// answered once and only its hash is kept.
+    pub fn issue_open311_key(&mut self, name: &str) -> Result<IssuedKey, AdminError> {
+        let db = self.legacy("open311-key")?.clone();
+        let now = now_millis();
+        let name = name.to_string();
+        Ok(self.run(db.write(move |tx| open311::keys::issue(tx, &name, now)))?)
+    }
+
+    /// Revokes an Open311 key at once. Answers whether it was active before.
+    pub fn revoke_open311_key(&mut self, key_id: &str) -> Result<bool, AdminError> {
+        let db = self.legacy("revoke-open311-key")?.clone();
+        let now = now_millis();
+        let key_id = key_id.to_string();
+        Ok(self.run(db.write(move |tx| open311::keys::revoke(tx, &key_id, now)))?)
+    }
+
+    pub fn list_open311_keys(&self) -> Result<Vec<KeyInfo>, AdminError> {
+        let db = self.legacy("list-open311-keys")?.clone();
+        Ok(self.run(db.read(|tx| open311::keys::list(tx)))?)
+    }
+
+    /// The cases of `unit` (and below) reported in `period`, as CSV or
+    /// GeoJSON: everything (the admin answers for the whole centre), or
+    /// only what the public may see.
+    pub fn export_cases(
+        &self,
+        format: ExportFormat,
+        unit: Option<&str>,
+        period: Period,
+        reader: Reader,
+    ) -> Result<(usize, Vec<u8>), AdminError> {
+        let db = self.legacy("export-cases")?.clone();
+        let map = self.grid_map()?;
+        let zone = self.zone.clone();
+        let q = ExportQuery {
+            unit: unit.map(str::to_string),
+            department: None,
+            period,
+            reader,
+        };
+        Ok(self.run(db.read(move |tx| {
+            let cases = export::select(tx, &map, &q)?;
+            let output = Output {
+                map: &map,
+                zone: &zone,
+                now: now_millis(),
+            };
+            let bytes = match format {
+                ExportFormat::Csv => export::to_csv(&cases, output)?,
+                ExportFormat::Geojson => export::to_geojson(&cases, output).into_bytes(),
+            };
+            Ok((cases.len(), bytes))
+        }))?)
+    }
+}
+
+/// Runs `fut` on the admin's runtime; from inside another runtime (a test's,
+/// calling the admin as a separate process would) on a thread of its own.
+fn on<T: Send>(runtime: &tokio::runtime::Runtime, fut: impl Future<Output = T> + Send) -> T {
+    if tokio::runtime::Handle::try_current().is_err() {
+        return runtime.block_on(fut);
+    }
+    std::thread::scope(|s| match s.spawn(|| runtime.block_on(fut)).join() {
+        Ok(out) => out,
+        Err(panic) => std::panic::resume_unwind(panic),
+    })
+}
+
+fn dispatcher() -> Actor {
+    Actor {
+        role: Role::Dispatcher,
+        id: ADMIN_ACTOR_ID.to_string(),
+    }
+}
+
+/// The ops `step` makes on `case`, checked as the dashboard checks them.
+async fn ops_of_step(
+    tx: &mut Tx<'_>,
+    zone: &Zone,
+    case: &Case,
+    step: Step,
+    now: Millis,
+) -> Result<Vec<(Actor, OpKind)>, AppError> {
+    Ok(match step {
+        Step::Dispatch {
+            department,
+            deadline,
+            note,
+        } => {
+            let department =
+                actions::department_for(tx, "department", case, Some(department)).await?;
+            let deadline = actions::dispatch_deadline(zone, case, Some(deadline), None, now)?;
             let kind = OpKind::Dispatch {
                 department: department.id,
                 deadline,
                 note,
             };
-            Ok(vec![(Self::dispatcher(), kind)])
-        })
-    }
-
-    /// 催办
-    pub fn chase(&mut self, case_id: &str, note: &str) -> Result<Recorded, AppError> {
-        let kind = OpKind::Chase {
-            note: note.to_string(),
-        };
-        self.step(case_id, |_, _, _| Ok(vec![(Self::dispatcher(), kind)]))
-    }
-
-    /// The department the case is dispatched to accepts it (if it has not yet)
-    /// and reports it resolved.
-    pub fn resolve(&mut self, case_id: &str, note: &str) -> Result<Recorded, AppError> {
-        let note = note.to_string();
-        self.step(case_id, move |conn, _, case| {
-            let department = desk::load_desk(conn, &case.id.to_string())?
+            vec![(dispatcher(), kind)]
+        }
+        Step::Chase { note } => vec![(dispatcher(), OpKind::Chase { note })],
+        Step::Resolve { note } => {
+            let department = tx
+                .load_desk(&case.id)
+                .await?
                 .and_then(|d| d.department_id)
                 .ok_or_else(|| {
                     failed(
@@ -442,145 +797,13 @@ impl Admin {
                 id: format!("{DEPARTMENT_ACTOR_PREFIX}{department}"),
             };
             let mut steps = Vec::new();
-            if case.status != gridcase_core::case::CaseStatus::InProgress {
+            if case.status != CaseStatus::InProgress {
                 steps.push((actor.clone(), OpKind::Accept));
             }
             steps.push((actor, OpKind::Resolve { note }));
-            Ok(steps)
-        })
-    }
-
-    /// Creates a department (职能部门), serving `unit_id` and below if given.
-    pub fn create_department(
-        &mut self,
-        name: &str,
-        unit_id: Option<&str>,
-    ) -> Result<Department, AppError> {
-        let map = self.grids.current(&self.conn)?;
-        let now = now_millis();
-        self.write(|tx| staff::create_department(tx, &map, name, unit_id, now))
-    }
-
-    pub fn list_departments(&self) -> Result<Vec<Department>, AppError> {
-        staff::list_departments(&self.conn)
-    }
-
-    /// Creates a member of the centre's staff who logs in with `new.password`.
-    pub fn create_staff(&mut self, new: &NewStaff) -> Result<Staff, AppError> {
-        let map = self.grids.current(&self.conn)?;
-        // Hashing takes a moment on purpose; not while holding the writer.
-        let hash = staff::hash_password(&new.password)?;
-        let now = now_millis();
-        self.write(|tx| staff::create_staff(tx, &map, new, &hash, now))
-    }
-
-    /// A new password for `login`; their sessions end at once.
-    pub fn reset_password(&mut self, login: &str, password: &str) -> Result<Staff, AppError> {
-        let hash = staff::hash_password(password)?;
-        self.write(|tx| staff::set_password(tx, login, &hash))
-    }
-
-    pub fn list_staff(&self) -> Result<Vec<Staff>, AppError> {
-        staff::list_staff(&self.conn)
-    }
-
-    /// Moves a dispatcher or supervisor to another unit; the cases waiting
-    /// where nobody reads them now go to a queue a dispatcher reads.
-    pub fn move_staff(&mut self, login: &str, unit: &str) -> Result<Staff, AppError> {
-        let map = self.grids.current(&self.conn)?;
-        self.write(|tx| staff::move_staff(tx, &map, login, unit))
-    }
-
-    /// One pass of the deadline scheduler at `now` (what `serve` runs
-    /// periodically), for a server run without it or a test.
-    pub fn run_deadlines(
-        &mut self,
-        config: &CentreConfig,
-        now: Millis,
-    ) -> Result<TickSummary, AppError> {
-        let grids = &self.grids;
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)?;
-        let map = grids.current(&tx)?;
-        let summary = scheduler::tick(&tx, &map, config, now)?;
-        tx.commit()?;
-        Ok(summary)
-    }
-
-    pub fn list_cases(&self) -> Result<Vec<CaseInfo>, AppError> {
-        let departments = Departments::load(&self.conn)?;
-        let mut stmt = self
-            .conn
-            .prepare("SELECT state, updated_at FROM cases ORDER BY id")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, Millis>(1)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (state, updated_at) = row?;
-            let case: gridcase_core::case::Case =
-                serde_json::from_str(&state).map_err(|_| AppError::internal())?;
-            let deadline = case.effective_deadline();
-            out.push(CaseInfo {
-                case_id: case.id.to_string(),
-                status: case.status.as_str().to_string(),
-                grid_id: case.grid_id,
-                reported_by: case.reported_by,
-                title: case.title,
-                department_name: departments.name_of_opt(case.department.as_deref()),
-                department: case.department,
-                deadline,
-                updated_at,
-            });
+            steps
         }
-        Ok(out)
-    }
-
-    /// Issues an Open311 API key for a client application; the key is
-    /// answered once and only its hash is kept.
-    pub fn issue_open311_key(&mut self, name: &str) -> Result<IssuedKey, AppError> {
-        let now = now_millis();
-        self.write(|tx| open311::keys::issue(tx, name, now))
-    }
-
-    /// Revokes an Open311 key at once. Answers whether it was active before.
-    pub fn revoke_open311_key(&mut self, key_id: &str) -> Result<bool, AppError> {
-        let now = now_millis();
-        self.write(|tx| open311::keys::revoke(tx, key_id, now))
-    }
-
-    pub fn list_open311_keys(&self) -> Result<Vec<KeyInfo>, AppError> {
-        open311::keys::list(&self.conn)
-    }
-
-    /// The cases of `unit` (and below) reported in `period`, as CSV or
-    /// GeoJSON: everything (the admin answers for the whole centre), or
-    /// only what the public may see.
-    pub fn export_cases(
-        &self,
-        format: ExportFormat,
-        unit: Option<&str>,
-        period: Period,
-        reader: Reader,
-    ) -> Result<(usize, Vec<u8>), AppError> {
-        let map = self.grids.current(&self.conn)?;
-        let q = ExportQuery {
-            unit: unit.map(str::to_string),
-            department: None,
-            period,
-            reader,
-        };
-        let cases = export::select(&self.conn, &map, &q)?;
-        let output = Output {
-            map: &map,
-            zone: &self.zone,
-            now: now_millis(),
-        };
-        let bytes = match format {
-            ExportFormat::Csv => export::to_csv(&cases, output)?,
-            ExportFormat::Geojson => export::to_geojson(&cases, output).into_bytes(),
-        };
-        Ok((cases.len(), bytes))
-    }
+    })
 }
 
 fn no_such_case() -> AppError {
@@ -593,15 +816,14 @@ fn no_such_case() -> AppError {
 
 /// A case id as an admin types it: whole, or its first characters (at least
 /// 4) when they are one case's.
-fn resolve_case(conn: &Connection, given: &str) -> Result<CaseId, AppError> {
+async fn resolve_case(tx: &mut ReadTx<'_>, given: &str) -> Result<CaseId, AppError> {
     let given = given.trim().to_ascii_lowercase();
     if let Ok(id) = CaseId::parse(&given) {
-        let exists: bool = conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM cases WHERE id = ?1)",
-            [id.to_string()],
-            |r| r.get(0),
-        )?;
-        return if exists { Ok(id) } else { Err(no_such_case()) };
+        return if tx.case_exists(&id).await? {
+            Ok(id)
+        } else {
+            Err(no_such_case())
+        };
     }
     if given.chars().count() < 4 || !given.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
         return Err(failed(
@@ -610,13 +832,8 @@ fn resolve_case(conn: &Connection, given: &str) -> Result<CaseId, AppError> {
             "is not a case id (give the whole id, or at least its first 4 characters)",
         ));
     }
-    let mut stmt =
-        conn.prepare_cached("SELECT id FROM cases WHERE substr(id, 1, length(?1)) = ?1 LIMIT 2")?;
-    let found: Vec<String> = stmt
-        .query_map([&given], |r| r.get(0))?
-        .collect::<Result<_, _>>()?;
-    match found.as_slice() {
-        [one] => CaseId::parse(one).map_err(|_| AppError::internal()),
+    match tx.case_ids_starting(&given, 2).await?.as_slice() {
+        [one] => Ok(*one),
         [] => Err(no_such_case()),
         _ => Err(failed(
             "case_id",

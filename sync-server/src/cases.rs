@@ -1,21 +1,19 @@
 //! The server's case ledger: every accepted op in server order, each case as its
 //! ops add up, the grid the server's map places it in, and who may see it.
-//!
-//! All functions run inside the caller's write (or read) transaction.
+//! The rules, written once over the store's [`Tx`] for both backends; the
+//! SQL is in [`crate::store::ledger`]'s backends.
 //!
 //! ## Server sequence numbers and the commit horizon
 //!
-//! `ops.seq` is the server sequence number. [`next_seq`] hands out numbers
-//! only inside a write transaction, and SQLite runs one write transaction at a
-//! time (`BEGIN IMMEDIATE` on the writer connection; an admin command in
-//! another process waits for the same lock). So numbers commit in increasing
-//! order, and in any read snapshot the highest number, [`commit_horizon`], has
-//! every lower number either committed or never to exist: a pull never serves
-//! past it, so a cursor can never skip an op that commits later with a lower
-//! number. A multi-writer database (PostgreSQL with a sequence) must replace
-//! [`commit_horizon`] with the number below the oldest still-open writer's
-//! first number (e.g. tracked in a table of in-flight allocations, or with
-//! `pg_snapshot_xmin`), and nothing else changes.
+//! `ops.seq` is the server sequence number, handed out only inside a write
+//! transaction ([`Tx::append_op`], [`Tx::add_departures`],
+//! [`Tx::renumber_case`]) and read back through [`crate::store::Numbering`].
+//! In any read snapshot [`crate::store::ReadTx::horizon`] is the commit
+//! horizon: every lower number has committed or never will exist, so a pull
+//! never serves past it and a cursor never skips an op that commits later
+//! with a lower number. On SQLite that is the highest number (one writer); on
+//! PostgreSQL numbers are taken at the end of each write under the ledger
+//! clock's row lock (see [`crate::store::postgres`]).
 //!
 //! ## When a case moves
 //!
@@ -25,108 +23,35 @@
 //! whose cursors may be past them, receive the case's whole history. Devices
 //! that had them already receive them again: a terminal ignores an op id it
 //! already has. Push answers keep the number an op first got. The units the
-//! case left get a departure (`case_departures`) numbered like an op, which a
-//! pull serves to the accounts of those units that no longer see the case.
+//! case left get a departure numbered like an op, which a pull serves to the
+//! accounts of those units that no longer see the case.
 
 use std::collections::BTreeSet;
 
-use gridcase_core::case::Case;
-use gridcase_core::case::CaseStatus;
+use gridcase_core::case::{Case, CaseStatus};
 use gridcase_core::error::DomainError;
 use gridcase_core::grid::GridMap;
-use gridcase_core::ids::CaseId;
-use gridcase_core::ids::OpId;
+use gridcase_core::ids::{CaseId, OpId};
 use gridcase_core::op::{apply, Actor, Op, OpKind, Role};
 use gridcase_core::time::Millis;
-use rusqlite::{params, Connection, OptionalExtension};
 
-use crate::error::AppError;
-
-/// The account that may see a case: the reporter, or one answering for the
-/// case's grid or a unit above it. `c` is the `cases` row, `:account` the account.
-pub(crate) static VISIBLE_TO_ACCOUNT: std::sync::LazyLock<String> =
-    std::sync::LazyLock::new(|| {
-        format!(
-            "(c.reported_by = :account OR (c.status NOT IN {} AND EXISTS (
-    SELECT 1 FROM case_scopes s JOIN account_grids g ON g.grid_id = s.unit_id
-    WHERE s.case_id = c.id AND g.account_id = :account)))",
-            *crate::status_sql::DRAFT
-        )
-    });
+use crate::store::{ReadTx, Seq, StoreError, Tx};
 
 /// The actor id of ops the server makes itself (`Receive`).
 pub const SERVER_ACTOR_ID: &str = "server";
 
-/// The next server sequence number. Only inside a write transaction.
-pub(crate) fn next_seq(conn: &Connection) -> Result<u64, AppError> {
-    Ok(commit_horizon(conn)? + 1)
-}
-
-/// The highest number below which every op has committed, as of this
-/// transaction's snapshot (see the module docs).
-pub(crate) fn commit_horizon(conn: &Connection) -> Result<u64, AppError> {
-    // Departures share the numbering of ops.
-    Ok(conn
-        .prepare_cached(
-            "SELECT max(COALESCE((SELECT MAX(seq) FROM ops), 0),
-                        COALESCE((SELECT MAX(seq) FROM case_departures), 0))",
-        )?
-        .query_row([], |r| r.get(0))?)
-}
-
-pub(crate) fn load_case(conn: &Connection, id: &CaseId) -> Result<Option<Case>, AppError> {
-    let state: Option<String> = conn
-        .query_row(
-            "SELECT state FROM cases WHERE id = ?1",
-            [id.to_string()],
-            |r| r.get(0),
-        )
-        .optional()?;
-    state
-        .map(|s| {
-            serde_json::from_str(&s).map_err(|e| {
-                tracing::error!(error = %e, case = %id, "a stored case does not parse");
-                AppError::internal()
-            })
-        })
-        .transpose()
-}
-
-pub(crate) fn is_visible(
-    conn: &Connection,
-    case_id: &CaseId,
-    account_id: &str,
-) -> Result<bool, AppError> {
-    let sql = format!(
-        "SELECT EXISTS (SELECT 1 FROM cases c WHERE c.id = :case AND {})",
-        *VISIBLE_TO_ACCOUNT
-    );
-    Ok(conn.prepare_cached(&sql)?.query_row(
-        rusqlite::named_params! {":case": case_id.to_string(), ":account": account_id},
-        |r| r.get(0),
-    )?)
-}
-
 /// The grid the server's map places a case in; for a point the map places
 /// in no grid, the grid the centre placed it in by hand (while that grid is
 /// on the map).
-pub(crate) fn grid_of(
-    conn: &Connection,
+pub(crate) async fn grid_of(
+    tx: &mut ReadTx<'_>,
     map: &GridMap,
     case: &Case,
-) -> Result<Option<String>, AppError> {
-    let mapped = case
-        .location
-        .as_ref()
-        .and_then(|l| map.grid_of(&l.point))
-        .map(|u| u.id.clone());
-    if mapped.is_some() {
-        return Ok(mapped);
+) -> Result<Option<String>, StoreError> {
+    if let Some(mapped) = mapped_grid(map, case) {
+        return Ok(Some(mapped));
     }
-    let placed: Option<String> = conn
-        .prepare_cached("SELECT grid_id FROM case_placements WHERE case_id = ?1")?
-        .query_row([case.id.to_string()], |r| r.get(0))
-        .optional()?;
+    let placed = tx.placement_of(&case.id).await?;
     Ok(placed.filter(|g| map.get(g).is_some()))
 }
 
@@ -138,117 +63,74 @@ pub(crate) fn mapped_grid(map: &GridMap, case: &Case) -> Option<String> {
         .map(|u| u.id.clone())
 }
 
-/// Writes the units a case is seen from: its grid and every unit above it; a
-/// case in no grid is seen from the top of the map, where the top-level
-/// centre places it. When `published`, the units it no longer is in get a
-/// departure, numbered like an op, so their devices drop it (a draft was
-/// never theirs to drop).
-fn write_scopes(
-    conn: &Connection,
-    map: &GridMap,
-    case_id: &str,
-    grid: Option<&str>,
-    published: bool,
-) -> Result<(), AppError> {
-    let old: BTreeSet<String> = {
-        let mut stmt = conn.prepare_cached("SELECT unit_id FROM case_scopes WHERE case_id = ?1")?;
-        let rows = stmt.query_map([case_id], |r| r.get(0))?;
-        rows.collect::<Result<_, _>>()?
-    };
-    let mut new = BTreeSet::new();
+/// The units a case in `grid` is seen from: its grid and every unit above it;
+/// a case in no grid is seen from the top of the map, where the top-level
+/// centre places it.
+fn scopes_of(map: &GridMap, grid: Option<&str>) -> BTreeSet<String> {
+    let mut units = BTreeSet::new();
     match grid {
         Some(grid) => {
-            new.insert(grid.to_string());
-            new.extend(map.ancestors(grid).into_iter().map(|u| u.id.clone()));
+            units.insert(grid.to_string());
+            units.extend(map.ancestors(grid).into_iter().map(|u| u.id.clone()));
         }
-        None => new.extend(
+        None => units.extend(
             crate::centre::desk::top_units(map)
                 .into_iter()
                 .map(str::to_string),
         ),
     }
+    units
+}
+
+/// Writes the units a case is seen from. When `published`, the units it no
+/// longer is in get a departure, numbered like an op, so their devices drop
+/// it (a draft was never theirs to drop).
+async fn write_scopes(
+    tx: &mut Tx<'_>,
+    map: &GridMap,
+    case_id: &CaseId,
+    grid: Option<&str>,
+    published: bool,
+) -> Result<(), StoreError> {
+    let old = tx.case_scopes(case_id).await?;
+    let new = scopes_of(map, grid);
     if old == new {
         return Ok(());
     }
-    conn.execute("DELETE FROM case_scopes WHERE case_id = ?1", [case_id])?;
-    let mut stmt =
-        conn.prepare_cached("INSERT INTO case_scopes (case_id, unit_id) VALUES (?1, ?2)")?;
-    for unit in &new {
-        stmt.execute([case_id, unit.as_str()])?;
-    }
-    let gone: Vec<&String> = old.difference(&new).collect();
+    tx.set_case_scopes(case_id, &new).await?;
+    let gone: Vec<&str> = old.difference(&new).map(String::as_str).collect();
     if published && !gone.is_empty() {
-        let seq = next_seq(conn)?;
-        let mut stmt = conn.prepare_cached(
-            "INSERT INTO case_departures (seq, case_id, unit_id) VALUES (?1, ?2, ?3)",
-        )?;
-        for unit in gone {
-            stmt.execute(params![seq, case_id, unit])?;
-        }
+        tx.add_departures(case_id, &gone).await?;
     }
-    Ok(())
-}
-
-/// Moves all of a case's ops to the end of the sequence, in order.
-fn renumber(conn: &Connection, case_id: &str) -> Result<(), AppError> {
-    let seqs: Vec<u64> = {
-        let mut stmt =
-            conn.prepare_cached("SELECT seq FROM ops WHERE case_id = ?1 ORDER BY seq")?;
-        let rows = stmt.query_map([case_id], |r| r.get(0))?;
-        rows.collect::<Result<_, _>>()?
-    };
-    for old in seqs {
-        let new = next_seq(conn)?;
-        conn.execute("UPDATE ops SET seq = ?1 WHERE seq = ?2", params![new, old])?;
-    }
-    Ok(())
-}
-
-fn save_case(conn: &Connection, case: &Case, now: Millis) -> Result<(), AppError> {
-    let state = serde_json::to_string(case).map_err(|_| AppError::internal())?;
-    conn.execute(
-        "INSERT INTO cases (id, grid_id, reported_by, status, state, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT (id) DO UPDATE SET grid_id = excluded.grid_id, status = excluded.status,
-             state = excluded.state, updated_at = excluded.updated_at",
-        params![
-            case.id.to_string(),
-            case.grid_id,
-            case.reported_by,
-            case.status.as_str(),
-            state,
-            now
-        ],
-    )?;
     Ok(())
 }
 
 /// Records an op the rules accepted: `next` is `apply(prev, op)`. Places the
 /// case with the server's map, stores it, and appends the op with the next
 /// number. Returns the number and the case as stored.
-pub(crate) fn record(
-    conn: &Connection,
+pub(crate) async fn record(
+    tx: &mut Tx<'_>,
     map: &GridMap,
     prev: Option<&Case>,
     mut next: Case,
     op: &Op,
     device_id: Option<&str>,
     now: Millis,
-) -> Result<(u64, Case), AppError> {
-    let case_id = op.case_id.to_string();
+) -> Result<(Seq, Case), StoreError> {
+    let case_id = op.case_id;
     if let OpKind::Place { grid_id, .. } = &op.kind {
-        conn.execute(
-            "INSERT INTO case_placements (case_id, grid_id, placed_at) VALUES (?1, ?2, ?3)
-             ON CONFLICT (case_id) DO UPDATE SET grid_id = excluded.grid_id,
-                 placed_at = excluded.placed_at",
-            params![case_id, grid_id, now],
-        )?;
+        tx.set_placement(&case_id, grid_id, now).await?;
     }
-    next.grid_id = grid_of(conn, map, &next)?;
-    save_case(conn, &next, now)?;
+    next.grid_id = grid_of(tx, map, &next).await?;
+    if prev.is_none() {
+        tx.insert_case(&next, now).await?;
+    } else {
+        tx.update_case(&next, now).await?;
+    }
     let moved = prev.is_some_and(|p| p.grid_id != next.grid_id);
     if prev.is_none() || moved {
         let was_published = prev.is_some_and(|p| p.status != CaseStatus::Draft);
-        write_scopes(conn, map, &case_id, next.grid_id.as_deref(), was_published)?;
+        write_scopes(tx, map, &case_id, next.grid_id.as_deref(), was_published).await?;
     }
     // A draft is its grid leader's own; once it leaves the draft state the
     // others of its grid start seeing it, and must receive its whole history
@@ -256,36 +138,28 @@ pub(crate) fn record(
     let published =
         prev.is_some_and(|p| p.status == CaseStatus::Draft) && next.status != CaseStatus::Draft;
     if moved || published {
-        renumber(conn, &case_id)?;
+        tx.renumber_case(&case_id).await?;
     }
-    let seq = next_seq(conn)?;
-    let body = serde_json::to_string(op).map_err(|_| AppError::internal())?;
-    conn.execute(
-        "INSERT INTO ops (seq, id, case_id, device_id, body) VALUES (?1, ?2, ?3, ?4, ?5)",
-        params![seq, op.id.to_string(), case_id, device_id, body],
-    )?;
+    let seq = tx.append_op(op, device_id).await?;
     if let OpKind::AttachPhoto { photo, .. } = &op.kind {
-        let mut stmt = conn.prepare_cached(
-            "INSERT OR IGNORE INTO case_photos (sha256, case_id) VALUES (?1, ?2)",
-        )?;
-        stmt.execute([photo.sha256.as_str(), case_id.as_str()])?;
-        stmt.execute([photo.thumb_sha256.as_str(), case_id.as_str()])?;
+        tx.add_case_photos(&case_id, &[&photo.sha256, &photo.thumb_sha256])
+            .await?;
     }
-    crate::centre::desk::follow(conn, map, &next, op, now)?;
+    crate::centre::desk::follow(tx, map, &next, op, now).await?;
     Ok((seq, next))
 }
 
 /// An op made on the server (receiving, the centre's steps), through the same
 /// rules as a device's. `Err` if the rules refuse it.
-pub(crate) fn append_server_op(
-    conn: &Connection,
+pub(crate) async fn append_server_op(
+    tx: &mut Tx<'_>,
     map: &GridMap,
     case_id: CaseId,
     actor: Actor,
     kind: OpKind,
     now: Millis,
-) -> Result<Result<(u64, Case), DomainError>, AppError> {
-    let prev = load_case(conn, &case_id)?;
+) -> Result<Result<(Seq, Case), DomainError>, StoreError> {
+    let prev = tx.load_case(&case_id).await?;
     let op = Op {
         id: OpId::new(),
         case_id,
@@ -299,21 +173,23 @@ pub(crate) fn append_server_op(
         Ok(next) => next,
         Err(e) => return Ok(Err(e)),
     };
-    Ok(Ok(record(conn, map, prev.as_ref(), next, &op, None, now)?))
+    Ok(Ok(
+        record(tx, map, prev.as_ref(), next, &op, None, now).await?
+    ))
 }
 
 /// The server's own `Receive`, appended when a `Submit` is accepted.
-pub(crate) fn receive(
-    conn: &Connection,
+pub(crate) async fn receive(
+    tx: &mut Tx<'_>,
     map: &GridMap,
     case_id: CaseId,
     now: Millis,
-) -> Result<(), AppError> {
+) -> Result<(), StoreError> {
     let actor = Actor {
         role: Role::System,
         id: SERVER_ACTOR_ID.to_string(),
     };
-    if let Err(e) = append_server_op(conn, map, case_id, actor, OpKind::Receive, now)? {
+    if let Err(e) = append_server_op(tx, map, case_id, actor, OpKind::Receive, now).await? {
         // Cannot happen (a submitted case may always be received); never block
         // the device's push over it.
         tracing::error!(case = %case_id, error = %e, "receiving a submitted case was refused");
@@ -322,33 +198,28 @@ pub(crate) fn receive(
 }
 
 /// Re-places every case with a newly imported map; returns how many moved.
-pub(crate) fn replace_all(
-    conn: &Connection,
+pub(crate) async fn replace_all(
+    tx: &mut Tx<'_>,
     map: &GridMap,
     now: Millis,
-) -> Result<usize, AppError> {
-    let cases: Vec<(String, String)> = {
-        let mut stmt = conn.prepare("SELECT id, state FROM cases ORDER BY id")?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        rows.collect::<Result<_, _>>()?
-    };
+) -> Result<usize, StoreError> {
     let mut moved = 0;
-    for (id, state) in cases {
-        let mut case: Case = serde_json::from_str(&state).map_err(|_| AppError::internal())?;
-        let grid = grid_of(conn, map, &case)?;
+    for mut case in tx.lock_all_cases().await? {
+        let grid = grid_of(tx, map, &case).await?;
         // Scopes hold ancestors too, which the new map may have changed.
         write_scopes(
-            conn,
+            tx,
             map,
-            &id,
+            &case.id,
             grid.as_deref(),
             case.status != CaseStatus::Draft,
-        )?;
-        crate::centre::desk::follow_move(conn, map, &id, grid.as_deref())?;
+        )
+        .await?;
+        crate::centre::desk::follow_move(tx, map, &case.id, grid.as_deref()).await?;
         if grid != case.grid_id {
             case.grid_id = grid;
-            save_case(conn, &case, now)?;
-            renumber(conn, &id)?;
+            tx.update_case(&case, now).await?;
+            tx.renumber_case(&case.id).await?;
             moved += 1;
         }
     }

@@ -13,6 +13,8 @@ use gridcase_core::error::{DomainError, InvalidInput, TransitionError};
 use gridcase_core::protocol::ApiError;
 use serde::de::DeserializeOwned;
 
+use crate::store::StoreError;
+
 /// Stable error codes (the `code` of [`ApiError`] and of rejected ops).
 pub mod codes {
     pub const UNAUTHORISED: &str = "unauthorised";
@@ -311,17 +313,32 @@ impl IntoResponse for AppError {
 
 impl From<rusqlite::Error> for AppError {
     fn from(err: rusqlite::Error) -> Self {
-        if let rusqlite::Error::SqliteFailure(e, _) = &err {
-            if matches!(
-                e.code,
-                rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
-            ) {
-                tracing::warn!(error = %err, "database busy");
-                return Self::unavailable("the database is busy; try again");
+        StoreError::from(err).into()
+    }
+}
+
+/// The one place a store error becomes an answer: what cannot be done now
+/// is `unavailable` (the client tries again), anything else `internal`,
+/// logged without the case's content.
+impl From<StoreError> for AppError {
+    fn from(err: StoreError) -> Self {
+        match &err {
+            StoreError::Unavailable(_) | StoreError::Conflict { .. } => {
+                tracing::warn!(error = %err, "database unavailable");
+                Self::unavailable("the database is busy; try again")
+            }
+            StoreError::NotFound(what) => {
+                tracing::error!(what, "a row the server needed is missing");
+                Self::internal()
+            }
+            StoreError::Corrupt(_)
+            | StoreError::TooNew { .. }
+            | StoreError::Config(_)
+            | StoreError::Backend(_) => {
+                tracing::error!(error = %err, "database error");
+                Self::internal()
             }
         }
-        tracing::error!(error = %err, "database error");
-        Self::internal()
     }
 }
 

@@ -24,7 +24,6 @@ use crate::calendar::{Period, Zone};
 use crate::centre::session::StaffSession;
 use crate::centre::staff::Staff;
 use crate::error::{reasons, AppError};
-use crate::names::Departments;
 use crate::open311::requests::{status_note, Open311Status};
 use crate::public::{PublicCase, Reader};
 use crate::status_sql;
@@ -53,7 +52,7 @@ pub struct Output<'a> {
 
 /// The selected cases, oldest first. Drafts never leave the terminal's owner.
 pub fn select(
-    conn: &Connection,
+    conn: &mut Connection,
     map: &GridMap,
     q: &ExportQuery,
 ) -> Result<Vec<PublicCase>, AppError> {
@@ -66,7 +65,7 @@ pub fn select(
             ));
         }
     }
-    let departments = Departments::load(conn)?;
+    let departments = crate::db::departments(conn)?;
     let sql = format!(
         "SELECT c.state, c.resolved_at FROM cases c
          WHERE c.status NOT IN {} AND c.created_at >= :from AND c.created_at < :to
@@ -280,7 +279,7 @@ fn export_query(zone: &Zone, raw: Option<&str>) -> Result<(ExportQuery, Option<S
 
 /// The cases of the export `raw` asks for, within what `staff` answers for.
 fn select_for(
-    conn: &Connection,
+    conn: &mut Connection,
     map: &GridMap,
     zone: &Zone,
     staff: &Staff,
@@ -307,7 +306,7 @@ async fn export<T: Send + 'static>(
     state
         .db
         .read(move |tx| {
-            let map = grids.current(tx)?;
+            let map = crate::db::grid_map(&grids, tx)?;
             let cases = select_for(tx, &map, &zone, &session.staff, raw.as_deref())?;
             let output = Output {
                 map: &map,

@@ -55,7 +55,6 @@ use serde::Serialize;
 use crate::calendar::{Period, Zone};
 use crate::centre::session::StaffSession;
 use crate::error::{reasons, AppError};
-use crate::names::Departments;
 use crate::status_sql;
 
 /// When a rise in a category is worth a warning.
@@ -360,7 +359,11 @@ fn order_key(rate: Option<f64>) -> f64 {
 }
 
 /// Computes the figures in one read snapshot.
-pub fn compute(conn: &Connection, map: &GridMap, q: &FiguresQuery) -> Result<Figures, AppError> {
+pub fn compute(
+    conn: &mut Connection,
+    map: &GridMap,
+    q: &FiguresQuery,
+) -> Result<Figures, AppError> {
     if let Some(unit) = &q.unit {
         if map.get(unit).is_none() {
             return Err(AppError::invalid(
@@ -412,7 +415,7 @@ pub fn compute(conn: &Connection, map: &GridMap, q: &FiguresQuery) -> Result<Fig
             .collect()
     };
 
-    let departments = Departments::load(conn)?;
+    let departments = crate::db::departments(conn)?;
     let mut by_department: Vec<Line> = tally_by(conn, &params, "c.department", "", "")?
         .into_iter()
         .map(|(key, tally)| Line {
@@ -638,7 +641,7 @@ pub(crate) async fn figures_handler(
     let figures = state
         .db
         .read(move |tx| {
-            let map = grids.current(tx)?;
+            let map = crate::db::grid_map(&grids, tx)?;
             let scope = session.staff.report_scope(&map, requested.as_deref())?;
             query.unit = scope.unit;
             query.department = scope.department;
@@ -675,7 +678,7 @@ mod tests {
     }
 
     struct Ledger {
-        conn: Connection,
+        conn: std::cell::RefCell<Connection>,
         map: GridMap,
     }
 
@@ -684,7 +687,7 @@ mod tests {
             let mut conn = Connection::open_in_memory().unwrap();
             crate::db::migrations::run(&mut conn).unwrap();
             Ledger {
-                conn,
+                conn: std::cell::RefCell::new(conn),
                 map: GridMap::from_geojson(MAP).unwrap(),
             }
         }
@@ -694,9 +697,17 @@ mod tests {
                 role,
                 id: role.as_str().to_string(),
             };
-            append_server_op(&self.conn, &self.map, id, actor, kind, at(when))
-                .unwrap()
-                .unwrap();
+            let mut conn = self.conn.borrow_mut();
+            crate::db::now(append_server_op(
+                &mut crate::db::tx(&mut conn),
+                &self.map,
+                id,
+                actor,
+                kind,
+                at(when),
+            ))
+            .unwrap()
+            .unwrap();
         }
 
         /// Recorded, submitted and received on `when`.
@@ -803,7 +814,7 @@ mod tests {
         l.report(Category::CollapsedManhole, G1, "2025-05-21");
 
         let f = compute(
-            &l.conn,
+            &mut l.conn.borrow_mut(),
             &l.map,
             &june(
                 Some("t-1"),
@@ -897,7 +908,7 @@ mod tests {
             .collect();
         assert_eq!(warnings, [("g-2", "environment", "2025-06", 2, 0)]);
         let stricter = compute(
-            &l.conn,
+            &mut l.conn.borrow_mut(),
             &l.map,
             &june(
                 Some("t-1"),
@@ -911,11 +922,21 @@ mod tests {
         assert!(stricter.warnings.is_empty());
 
         // The whole city: the other township's case too; areas are townships.
-        let city = compute(&l.conn, &l.map, &june(None, WarningRule::default())).unwrap();
+        let city = compute(
+            &mut l.conn.borrow_mut(),
+            &l.map,
+            &june(None, WarningRule::default()),
+        )
+        .unwrap();
         assert_eq!(city.total.cases, 6);
         let areas: Vec<Option<&str>> = city.by_area.iter().map(|l| l.key.as_deref()).collect();
         assert_eq!(areas, [Some("c-1")]);
-        let city = compute(&l.conn, &l.map, &june(Some("c-1"), WarningRule::default())).unwrap();
+        let city = compute(
+            &mut l.conn.borrow_mut(),
+            &l.map,
+            &june(Some("c-1"), WarningRule::default()),
+        )
+        .unwrap();
         let areas: Vec<(Option<&str>, u64)> = city
             .by_area
             .iter()
@@ -937,10 +958,20 @@ mod tests {
             rise_percent,
             min_cases: 5,
         };
-        let f = compute(&l.conn, &l.map, &june(Some("t-1"), rule(50))).unwrap();
+        let f = compute(
+            &mut l.conn.borrow_mut(),
+            &l.map,
+            &june(Some("t-1"), rule(50)),
+        )
+        .unwrap();
         assert_eq!(f.warnings.len(), 1);
         assert_eq!(f.warnings[0].rise_percent, Some(50.0));
-        let f = compute(&l.conn, &l.map, &june(Some("t-1"), rule(51))).unwrap();
+        let f = compute(
+            &mut l.conn.borrow_mut(),
+            &l.map,
+            &june(Some("t-1"), rule(51)),
+        )
+        .unwrap();
         assert!(f.warnings.is_empty());
     }
 
@@ -948,13 +979,18 @@ mod tests {
     fn an_unknown_unit_is_refused_by_name_and_an_empty_scope_has_no_rates() {
         let l = Ledger::new();
         let err = compute(
-            &l.conn,
+            &mut l.conn.borrow_mut(),
             &l.map,
             &june(Some("nowhere"), WarningRule::default()),
         )
         .unwrap_err();
         assert_eq!(err.body.field.as_deref(), Some("unit"));
-        let f = compute(&l.conn, &l.map, &june(Some("t-2"), WarningRule::default())).unwrap();
+        let f = compute(
+            &mut l.conn.borrow_mut(),
+            &l.map,
+            &june(Some("t-2"), WarningRule::default()),
+        )
+        .unwrap();
         assert_eq!(f.total.cases, 0);
         assert_eq!(f.total.closure_rate, None);
         assert_eq!(f.total.on_time_rate, None);

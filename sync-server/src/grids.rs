@@ -1,6 +1,7 @@
 //! The server's grid map: imported whole by the admin, kept in the database
-//! (so an import made while the server runs is seen at once), cached parsed in
-//! memory by version.
+//! (so an import made while the server runs, or by another instance on the
+//! same PostgreSQL, is seen at once: every transaction reads the version in
+//! its snapshot, the truth), cached parsed in memory by version.
 
 use std::collections::HashSet;
 use std::sync::RwLock;
@@ -11,12 +12,12 @@ use axum::response::IntoResponse;
 use gridcase_core::grid::{GridMap, GridUnit};
 use gridcase_core::protocol::GRID_MAP_VERSION_HEADER;
 use gridcase_core::time::Millis;
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Serialize;
 
-use crate::accounts::{account_grids, DeviceAuth};
+use crate::accounts::DeviceAuth;
 use crate::cases;
 use crate::error::{codes, AppError};
+use crate::store::{ReadTx, StoreError, Tx};
 use crate::AppState;
 
 /// The parsed map of the version last seen.
@@ -26,14 +27,11 @@ pub struct GridCache {
 }
 
 impl GridCache {
-    /// The map as of `conn`'s snapshot (re-read only when an import changed it).
-    pub fn current(&self, conn: &Connection) -> Result<GridMap, AppError> {
-        let version: Option<i64> = conn
-            .query_row("SELECT version FROM grid_map WHERE id = 1", [], |r| {
-                r.get(0)
-            })
-            .optional()?;
-        let Some(version) = version else {
+    /// The map as of `tx`'s snapshot: the version there decides, so an import
+    /// by another process or instance is picked up by the next transaction
+    /// here (the map itself is re-read only when the version changed).
+    pub async fn current(&self, tx: &mut ReadTx<'_>) -> Result<GridMap, StoreError> {
+        let Some(version) = tx.grid_map_version().await? else {
             return Ok(GridMap::empty());
         };
         if let Ok(cached) = self.cached.read() {
@@ -43,16 +41,14 @@ impl GridCache {
                 }
             }
         }
-        let text: String = conn.query_row(
-            "SELECT geojson FROM grid_map WHERE version = ?1",
-            [version],
-            |r| r.get(0),
-        )?;
-        let map = GridMap::from_geojson(&text).map_err(|e| {
-            tracing::error!(error = %e, "the stored grid map does not load");
-            AppError::internal()
-        })?;
+        let Some((version, text)) = tx.load_grid_map().await? else {
+            return Ok(GridMap::empty());
+        };
+        let map = GridMap::from_geojson(&text)
+            .map_err(|e| StoreError::corrupt("the stored grid map", e.reason()))?;
         if let Ok(mut cached) = self.cached.write() {
+            // Another request may have cached a newer one meanwhile; a
+            // transaction with an older snapshot still gets its own.
             if cached.as_ref().is_none_or(|(v, _)| *v < version) {
                 *cached = Some((version, map.clone()));
             }
@@ -72,8 +68,8 @@ pub struct ImportSummary {
 
 /// Replaces the map in the caller's transaction: checks the file with the
 /// device's own reader, stores it, and re-places every case with it.
-pub(crate) fn import(
-    conn: &Connection,
+pub(crate) async fn import(
+    tx: &mut Tx<'_>,
     geojson: &str,
     now: Millis,
 ) -> Result<ImportSummary, AppError> {
@@ -85,18 +81,8 @@ pub(crate) fn import(
         )
         .with_field(e.field())
     })?;
-    let version: i64 = conn.query_row(
-        "SELECT COALESCE(MAX(version), 0) + 1 FROM grid_map",
-        [],
-        |r| r.get(0),
-    )?;
-    conn.execute(
-        "INSERT INTO grid_map (id, version, geojson, unit_count, imported_at) VALUES (1, ?1, ?2, ?3, ?4)
-         ON CONFLICT (id) DO UPDATE SET version = excluded.version, geojson = excluded.geojson,
-             unit_count = excluded.unit_count, imported_at = excluded.imported_at",
-        params![version, map.to_geojson(), map.len() as i64, now],
-    )?;
-    let cases_moved = cases::replace_all(conn, &map, now)?;
+    let version = tx.store_grid_map(&map.to_geojson(), map.len(), now).await?;
+    let cases_moved = cases::replace_all(tx, &map, now).await?;
     Ok(ImportSummary {
         version,
         units: map.len(),
@@ -174,21 +160,20 @@ pub(crate) async fn grids_handler(
 ) -> Result<impl IntoResponse, AppError> {
     let grids = state.grids.clone();
     let body = state
-        .db
+        .store
         .read(move |tx| {
-            let map = grids.current(tx)?;
-            let mine = account_grids(tx, &device.account_id)?;
-            let subset = GridMap::from_units(terminal_units(&map, &mine, WHOLE_MAP_UNITS))
-                .map_err(|e| {
-                    tracing::error!(error = %e, "a visible part of the map is not a valid map");
-                    AppError::internal()
-                })?;
-            let version: u64 = tx.query_row(
-                "SELECT COALESCE((SELECT version FROM grid_map WHERE id = 1), 0)",
-                [],
-                |r| r.get(0),
-            )?;
-            Ok((subset.to_geojson(), version))
+            let (grids, device) = (grids.clone(), device.clone());
+            Box::pin(async move {
+                let map = grids.current(tx).await?;
+                let mine = tx.account_grids(&device.account_id).await?;
+                let subset = GridMap::from_units(terminal_units(&map, &mine, WHOLE_MAP_UNITS))
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "a visible part of the map is not a valid map");
+                        AppError::internal()
+                    })?;
+                let version = tx.grid_map_version().await?.unwrap_or(0).max(0) as u64;
+                Ok::<_, AppError>((subset.to_geojson(), version))
+            })
         })
         .await?;
     let (body, version) = body;

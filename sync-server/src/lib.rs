@@ -3,7 +3,11 @@
 //! [`gridcase_core::protocol`]. Every op is checked with the same rule
 //! function the terminal runs ([`gridcase_core::op::apply`]).
 //!
-//! Runs on embedded defaults: SQLite and photo files in one data folder.
+//! Runs on embedded defaults: SQLite and photo files in one data folder; or
+//! on PostgreSQL (`--database-url`), with the photo files still in the data
+//! folder (instances on one machine may share it until photos move to an
+//! object store). Every SQL statement of the domains moved so far is behind
+//! [`store`]; the rest still runs on the old path ([`db`]), on SQLite only.
 
 pub mod accounts;
 pub mod admin;
@@ -22,6 +26,7 @@ pub mod photos;
 pub mod public;
 pub mod query;
 pub mod status_sql;
+pub mod store;
 pub mod sync;
 pub mod web;
 
@@ -44,6 +49,7 @@ use crate::db::Db;
 use crate::error::{codes, AppError};
 use crate::grids::GridCache;
 use crate::photos::PhotoStore;
+use crate::store::{Location, Store};
 
 pub const DEFAULT_DATA_DIR: &str = "./gridcase-server-data";
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8787";
@@ -52,10 +58,19 @@ pub const SYNC_BODY_LIMIT: usize = 4 * 1024 * 1024;
 /// The largest body of the other JSON endpoints (enrolment).
 pub const SMALL_BODY_LIMIT: usize = 64 * 1024;
 
+/// PostgreSQL connections one instance keeps at most, by default.
+pub const DEFAULT_DATABASE_CONNECTIONS: usize = 16;
+
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The folder with the database and the photo files.
+    /// The folder with the photo files, and the SQLite database unless
+    /// `database_url` is given.
     pub data_dir: PathBuf,
+    /// A PostgreSQL database (`postgres://user@host/db`) instead of SQLite in
+    /// the data folder.
+    pub database_url: Option<String>,
+    /// PostgreSQL connections this instance keeps at most.
+    pub database_connections: usize,
     pub listen: SocketAddr,
     /// Read connections to SQLite (the writer is one more).
     pub read_connections: usize,
@@ -71,6 +86,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            database_url: None,
+            database_connections: DEFAULT_DATABASE_CONNECTIONS,
             listen: DEFAULT_LISTEN.parse().expect("a valid default address"),
             read_connections: 4,
             sync_body_limit: SYNC_BODY_LIMIT,
@@ -84,9 +101,46 @@ pub fn database_path(data_dir: &Path) -> PathBuf {
     data_dir.join("gridcase.db")
 }
 
+impl Config {
+    /// Where the database is: PostgreSQL if a URL is given, else SQLite in
+    /// the data folder.
+    pub fn location(&self) -> Location {
+        database_location(
+            &self.data_dir,
+            self.database_url.as_deref(),
+            self.read_connections,
+            self.database_connections,
+        )
+    }
+}
+
+/// The database of a deployment: the PostgreSQL at `url`, else the SQLite
+/// file in `data_dir`.
+pub fn database_location(
+    data_dir: &Path,
+    url: Option<&str>,
+    read_connections: usize,
+    database_connections: usize,
+) -> Location {
+    match url {
+        Some(url) => Location::Postgres {
+            url: url.to_string(),
+            max_connections: database_connections,
+        },
+        None => Location::Sqlite {
+            path: database_path(data_dir),
+            read_connections,
+        },
+    }
+}
+
 /// What every handler shares. Cloning is cheap.
 #[derive(Clone)]
 pub struct AppState {
+    /// The database, for every domain moved behind the store.
+    pub store: Store,
+    /// The old path of the domains not moved yet (SQLite only; on
+    /// PostgreSQL they answer `unavailable`).
     pub db: Db,
     pub grids: Arc<GridCache>,
     pub photos: Arc<PhotoStore>,
@@ -98,14 +152,16 @@ pub struct AppState {
 
 impl AppState {
     /// Opens (creating if needed) the data folder, database and photo store.
-    pub fn open(config: &Config) -> anyhow::Result<AppState> {
+    pub async fn open(config: &Config) -> anyhow::Result<AppState> {
         std::fs::create_dir_all(&config.data_dir)
             .with_context(|| format!("creating the data folder {}", config.data_dir.display()))?;
-        let db = Db::open(&database_path(&config.data_dir), config.read_connections)
+        let store = Store::open(&config.location())
+            .await
             .context("opening the database")?;
         let photos = PhotoStore::open(&config.data_dir).context("opening the photo folders")?;
         Ok(AppState {
-            db,
+            db: Db::over(&store),
+            store,
             grids: Arc::new(GridCache::default()),
             photos: Arc::new(photos),
             centre: Arc::new(config.centre.clone()),
@@ -152,8 +208,8 @@ pub fn build_app(state: AppState) -> Router {
 /// `GET /healthz`: the process answers and the database can be read.
 async fn healthz(State(state): State<AppState>) -> Response {
     match state
-        .db
-        .read(|tx| Ok(tx.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+        .store
+        .read(|tx| Box::pin(async move { tx.ping().await.map_err(AppError::from) }))
         .await
     {
         Ok(_) => Json(json!({"status": "ok"})).into_response(),
@@ -198,9 +254,14 @@ pub async fn serve_on(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let on_postgres = state.store.kind() == store::BackendKind::Postgres;
+    if on_postgres && state.centre.scheduler_period.is_some() {
+        tracing::warn!("the deadline scheduler does not run on PostgreSQL yet (issue 11)");
+    }
     let scheduler = state
         .centre
         .scheduler_period
+        .filter(|_| !on_postgres)
         .map(|period| centre::scheduler::spawn(state.clone(), period));
     let served = axum::serve(listener, build_app(state))
         .with_graceful_shutdown(shutdown)
@@ -218,13 +279,18 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     std::fs::create_dir_all(&config.data_dir)?;
     // Held until the server stops: `admin restore` refuses to run meanwhile.
-    let _lock = backup::lock_data_dir(&config.data_dir)?;
-    let state = AppState::open(&config)?;
+    // On PostgreSQL there is no database file to restore under it, and
+    // several instances may share the data folder's photos.
+    let _lock = match config.database_url {
+        None => Some(backup::lock_data_dir(&config.data_dir)?),
+        Some(_) => None,
+    };
+    let state = AppState::open(&config).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, data_dir = %config.data_dir.display(), time_zone = config.time_zone.name(), "gridcase-server listening");
+    tracing::info!(%addr, data_dir = %config.data_dir.display(), database = state.store.kind().as_str(), time_zone = config.time_zone.name(), "gridcase-server listening");
     serve_on(listener, state, shutdown).await?;
     tracing::info!("gridcase-server stopped");
     Ok(())

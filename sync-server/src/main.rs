@@ -9,13 +9,15 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand};
 use gridcase_core::time::{now_millis, Millis, DAY, HOUR};
 use gridcase_core::zone::{Zone, DEFAULT_ZONE};
-use gridcase_server::admin::{Admin, ExportFormat};
+use gridcase_server::admin::{Admin, AdminError, ExportFormat};
 use gridcase_server::calendar::Period;
 use gridcase_server::centre::staff::{NewStaff, StaffRole};
 use gridcase_server::centre::CentreConfig;
 use gridcase_server::error::AppError;
 use gridcase_server::public::Reader;
-use gridcase_server::{Config, DEFAULT_DATA_DIR, DEFAULT_LISTEN, SYNC_BODY_LIMIT};
+use gridcase_server::{
+    Config, DEFAULT_DATABASE_CONNECTIONS, DEFAULT_DATA_DIR, DEFAULT_LISTEN, SYNC_BODY_LIMIT,
+};
 use serde::Serialize;
 
 #[derive(Parser)]
@@ -24,6 +26,17 @@ struct Cli {
     /// The folder with the database and the photo files (created if missing).
     #[arg(long, global = true, env = "GRIDCASE_DATA_DIR", default_value = DEFAULT_DATA_DIR)]
     data_dir: PathBuf,
+    /// A PostgreSQL database to keep everything in instead of SQLite in the
+    /// data folder (which still holds the photo files):
+    /// postgres://user:password@host:port/db. No TLS: loopback or a private
+    /// network.
+    #[arg(
+        long,
+        global = true,
+        env = "GRIDCASE_DATABASE_URL",
+        hide_env_values = true
+    )]
+    database_url: Option<String>,
     /// The deployment's time zone (an IANA name): every time people read,
     /// every day and month counted, and what terminals show.
     #[arg(long, global = true, env = "GRIDCASE_TIME_ZONE", default_value = DEFAULT_ZONE,
@@ -54,6 +67,10 @@ struct ServeArgs {
     /// Read connections to the database.
     #[arg(long, env = "GRIDCASE_READ_CONNECTIONS", default_value_t = 4)]
     read_connections: usize,
+    /// Connections to PostgreSQL this instance keeps at most (with
+    /// --database-url).
+    #[arg(long, env = "GRIDCASE_DATABASE_CONNECTIONS", default_value_t = DEFAULT_DATABASE_CONNECTIONS)]
+    database_connections: usize,
     /// Largest sync request body, in bytes.
     #[arg(long, env = "GRIDCASE_SYNC_BODY_LIMIT", default_value_t = SYNC_BODY_LIMIT)]
     sync_body_limit: usize,
@@ -326,8 +343,13 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match cli.command {
-        Command::Serve(args) => serve(cli.data_dir, cli.time_zone, args),
-        Command::Admin(command) => admin(cli.data_dir, cli.time_zone, command),
+        Command::Serve(args) => serve(cli.data_dir, cli.database_url, cli.time_zone, args),
+        Command::Admin(command) => admin(
+            cli.data_dir,
+            cli.database_url.as_deref(),
+            cli.time_zone,
+            command,
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -338,9 +360,16 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(data_dir: PathBuf, time_zone: Zone, args: ServeArgs) -> anyhow::Result<()> {
+fn serve(
+    data_dir: PathBuf,
+    database_url: Option<String>,
+    time_zone: Zone,
+    args: ServeArgs,
+) -> anyhow::Result<()> {
     let config = Config {
         data_dir,
+        database_url,
+        database_connections: args.database_connections,
         listen: args.listen,
         read_connections: args.read_connections,
         sync_body_limit: args.sync_body_limit,
@@ -372,8 +401,11 @@ fn when(zone: &Zone, ms: Option<Millis>) -> String {
 
 /// An admin command's refusal in the words of its command line: the flag
 /// (or argument) the user typed, then why.
-fn flag_error(e: AppError) -> anyhow::Error {
-    let flag = match e.body.field.as_deref() {
+fn flag_error(e: AdminError) -> anyhow::Error {
+    let AdminError::Refused { field, message, .. } = &e else {
+        return anyhow::anyhow!("{e}");
+    };
+    let flag = match field.as_deref() {
         Some("department" | "department_id") => "--department",
         Some("deadline") => "--deadline",
         Some("unit") => "--unit",
@@ -389,20 +421,45 @@ fn flag_error(e: AppError) -> anyhow::Error {
         Some("account_id") => "ACCOUNT_ID",
         Some("device_id") => "DEVICE_ID",
         Some("code_ttl_hours") => "--code-ttl-hours",
-        Some(other) => return anyhow::anyhow!("{other}: {}", e.body.message),
-        None => return anyhow::anyhow!("{}", e.body.message),
+        Some(other) => return anyhow::anyhow!("{other}: {message}"),
+        None => return anyhow::anyhow!("{message}"),
     };
-    anyhow::anyhow!("{flag}: {}", e.body.message)
+    anyhow::anyhow!("{flag}: {message}")
 }
 
-fn admin(data_dir: PathBuf, zone: Zone, command: AdminCommand) -> anyhow::Result<()> {
-    admin_command(data_dir, zone, command).map_err(|e| match e.downcast::<AppError>() {
-        Ok(app) => flag_error(app),
-        Err(other) => other,
+fn admin(
+    data_dir: PathBuf,
+    database_url: Option<&str>,
+    zone: Zone,
+    command: AdminCommand,
+) -> anyhow::Result<()> {
+    admin_command(data_dir, database_url, zone, command).map_err(|e| {
+        match e.downcast::<AdminError>() {
+            Ok(admin) => flag_error(admin),
+            Err(other) => match other.downcast::<AppError>() {
+                Ok(app) => flag_error(app.into()),
+                Err(other) => other,
+            },
+        }
     })
 }
 
-fn admin_command(data_dir: PathBuf, zone: Zone, command: AdminCommand) -> anyhow::Result<()> {
+fn admin_command(
+    data_dir: PathBuf,
+    database_url: Option<&str>,
+    zone: Zone,
+    command: AdminCommand,
+) -> anyhow::Result<()> {
+    if database_url.is_some() {
+        if let AdminCommand::Backup { .. } | AdminCommand::Restore { .. } = &command {
+            let command = if matches!(command, AdminCommand::Backup { .. }) {
+                "backup"
+            } else {
+                "restore"
+            };
+            return Err(AdminError::NotOnPostgres { command }.into());
+        }
+    }
     // These two handle the database file themselves; a restore must not find
     // it open, not even by this process.
     match &command {
@@ -434,7 +491,7 @@ fn admin_command(data_dir: PathBuf, zone: Zone, command: AdminCommand) -> anyhow
         }
         _ => {}
     }
-    let mut admin = Admin::open(&data_dir)?.with_zone(zone.clone());
+    let mut admin = Admin::open_with(&data_dir, database_url)?.with_zone(zone.clone());
     match command {
         AdminCommand::Backup { .. } | AdminCommand::Restore { .. } => {}
         AdminCommand::CreateLeader {

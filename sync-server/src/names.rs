@@ -10,13 +10,15 @@ use std::collections::{BTreeMap, HashMap};
 
 use gridcase_core::op::{Op, OpKind};
 use gridcase_core::protocol::{DisplayName, NameKind};
-use rusqlite::{Connection, OptionalExtension};
 
-use crate::error::AppError;
+use crate::store::{ReadTx, StoreError};
 
 /// The prefix of the actor id of a department's steps recorded by an admin
 /// command (`department:<id>`): no member of staff made them.
 pub const DEPARTMENT_ACTOR_PREFIX: &str = "department:";
+/// The prefix of the actor id of a case an Open311 client filed
+/// (`open311:<key id>`).
+pub const OPEN311_ACTOR_PREFIX: &str = "open311:";
 
 /// Every department by id, loaded once for a page of output.
 #[derive(Debug, Clone, Default)]
@@ -25,11 +27,14 @@ pub struct Departments {
 }
 
 impl Departments {
-    pub fn load(conn: &Connection) -> Result<Departments, AppError> {
-        let mut stmt = conn.prepare_cached("SELECT id, name FROM departments")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+    pub async fn load(tx: &mut ReadTx<'_>) -> Result<Departments, StoreError> {
         Ok(Departments {
-            by_id: rows.collect::<Result<_, _>>()?,
+            by_id: tx
+                .list_departments()
+                .await?
+                .into_iter()
+                .map(|d| (d.id, d.name))
+                .collect(),
         })
     }
 
@@ -48,42 +53,58 @@ impl Departments {
     }
 }
 
-/// The name of whoever has `actor_id`: a member of staff, a grid leader's
-/// account, a department acting through an admin command, an Open311 client.
-/// `None` for the server itself and ids nobody is known by.
-pub fn actor_name(conn: &Connection, actor_id: &str) -> Result<Option<String>, AppError> {
-    let staff: Option<String> = conn
-        .prepare_cached("SELECT name FROM staff WHERE id = ?1")?
-        .query_row([actor_id], |r| r.get(0))
-        .optional()?;
-    if staff.is_some() {
-        return Ok(staff);
+/// The names of whoever has the `actor_ids`: a member of staff, a grid
+/// leader's account, a department acting through an admin command, an
+/// Open311 client — in that order when an id could be more than one. The
+/// server itself and ids nobody is known by get no name.
+pub async fn actor_names(
+    tx: &mut ReadTx<'_>,
+    actor_ids: &[&str],
+) -> Result<HashMap<String, String>, StoreError> {
+    let mut names: HashMap<String, String> = HashMap::new();
+    let mut left: Vec<&str> = actor_ids.to_vec();
+    for (id, name) in tx.staff_names(&left).await? {
+        names.insert(id, name);
     }
-    let account: Option<String> = conn
-        .prepare_cached("SELECT name FROM accounts WHERE id = ?1")?
-        .query_row([actor_id], |r| r.get(0))
-        .optional()?;
-    if account.is_some() {
-        return Ok(account);
+    left.retain(|id| !names.contains_key(*id));
+    for (id, name) in tx.account_names(&left).await? {
+        names.insert(id, name);
     }
-    if let Some(department) = actor_id.strip_prefix(DEPARTMENT_ACTOR_PREFIX) {
-        return Ok(Some(Departments::load(conn)?.name_of(department)));
+    left.retain(|id| !names.contains_key(*id));
+    if left
+        .iter()
+        .any(|id| id.starts_with(DEPARTMENT_ACTOR_PREFIX))
+    {
+        let departments = Departments::load(tx).await?;
+        for id in &left {
+            if let Some(department) = id.strip_prefix(DEPARTMENT_ACTOR_PREFIX) {
+                names.insert(id.to_string(), departments.name_of(department));
+            }
+        }
     }
-    if let Some(key) = actor_id.strip_prefix("open311:") {
-        return Ok(conn
-            .prepare_cached("SELECT name FROM open311_keys WHERE id = ?1")?
-            .query_row([key], |r| r.get(0))
-            .optional()?);
+    let keys: Vec<&str> = left
+        .iter()
+        .filter_map(|id| id.strip_prefix(OPEN311_ACTOR_PREFIX))
+        .collect();
+    if !keys.is_empty() {
+        for (key, name) in tx.open311_key_names(&keys).await? {
+            names.insert(format!("{OPEN311_ACTOR_PREFIX}{key}"), name);
+        }
     }
-    Ok(None)
+    Ok(names)
+}
+
+/// The name of whoever has `actor_id` (see [`actor_names`]).
+pub async fn actor_name(tx: &mut ReadTx<'_>, actor_id: &str) -> Result<Option<String>, StoreError> {
+    Ok(actor_names(tx, &[actor_id]).await?.remove(actor_id))
 }
 
 /// The names of the ids `ops` mention (actors, dispatch departments), each
 /// once: what a sync answer carries for its page of ops, and no more.
-pub fn for_ops<'a>(
-    conn: &Connection,
+pub async fn for_ops<'a>(
+    tx: &mut ReadTx<'_>,
     ops: impl IntoIterator<Item = &'a Op>,
-) -> Result<Vec<DisplayName>, AppError> {
+) -> Result<Vec<DisplayName>, StoreError> {
     let mut wanted: BTreeMap<(String, u8), NameKind> = BTreeMap::new();
     for op in ops {
         wanted.insert((op.actor.id.clone(), 0), NameKind::Actor);
@@ -92,14 +113,24 @@ pub fn for_ops<'a>(
         }
     }
     let departments = if wanted.values().any(|k| *k == NameKind::Department) {
-        Departments::load(conn)?
+        Departments::load(tx).await?
     } else {
         Departments::default()
+    };
+    let actors: Vec<&str> = wanted
+        .iter()
+        .filter(|(_, k)| **k == NameKind::Actor)
+        .map(|((id, _), _)| id.as_str())
+        .collect();
+    let mut actor_names = if actors.is_empty() {
+        HashMap::new()
+    } else {
+        actor_names(tx, &actors).await?
     };
     let mut out = Vec::new();
     for ((id, _), kind) in wanted {
         let name = match kind {
-            NameKind::Actor => actor_name(conn, &id)?,
+            NameKind::Actor => actor_names.remove(&id),
             NameKind::Department => Some(departments.name_of(&id)),
         };
         if let Some(name) = name {

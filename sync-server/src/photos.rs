@@ -29,7 +29,6 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
 use crate::accounts::DeviceAuth;
-use crate::cases::VISIBLE_TO_ACCOUNT;
 use crate::error::{codes, reasons, AppError};
 use crate::AppState;
 
@@ -407,17 +406,10 @@ pub(crate) async fn download_handler(
     let visible = {
         let sha = sha.clone();
         state
-            .db
+            .store
             .read(move |tx| {
-                let sql = format!(
-                    "SELECT EXISTS (SELECT 1 FROM case_photos p JOIN cases c ON c.id = p.case_id
-                     WHERE p.sha256 = :sha AND {})",
-                    *VISIBLE_TO_ACCOUNT
-                );
-                Ok(tx.prepare_cached(&sql)?.query_row(
-                    rusqlite::named_params! {":sha": sha, ":account": device.account_id},
-                    |r| r.get::<_, bool>(0),
-                )?)
+                let (sha, device) = (sha.clone(), device.clone());
+                Box::pin(async move { tx.photo_visible_to(&sha, &device.account_id).await })
             })
             .await?
     };

@@ -1,4 +1,5 @@
-//! Sets of case statuses as SQL lists, made from the core's own predicates on
+//! Sets of case statuses as SQL lists (SQLite) and parameter arrays
+//! (PostgreSQL), made from the core's own predicates on
 //! [`CaseStatus`] (`awaits_handling`, `is_resolved`, …), so a query can never
 //! disagree with the rules: no status name is typed into a query by hand.
 
@@ -20,6 +21,17 @@ pub fn list(holds: impl Fn(CaseStatus) -> bool) -> String {
     } else {
         format!("({})", names.join(", "))
     }
+}
+
+/// The names of the statuses `holds` is true of, to bind as one PostgreSQL
+/// `text[]` parameter (`c.status = ANY($1)`, `<> ALL($1)`).
+pub fn names(holds: impl Fn(CaseStatus) -> bool) -> Vec<&'static str> {
+    CaseStatus::ALL
+        .iter()
+        .copied()
+        .filter(|s| holds(*s))
+        .map(CaseStatus::as_str)
+        .collect()
 }
 
 /// Someone still owes work against the deadline.
@@ -55,5 +67,7 @@ mod tests {
             "('dispatched', 'in_progress', 'escalated', 'reopened')"
         );
         assert_eq!(list(|_| false), "(NULL)");
+        assert_eq!(names(|s| s == CaseStatus::Draft), ["draft"]);
+        assert_eq!(names(CaseStatus::is_resolved).len(), 4);
     }
 }

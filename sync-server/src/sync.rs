@@ -9,24 +9,30 @@
 //! Pull: ops after the cursor, up to the commit horizon (see [`crate::cases`]),
 //! visible to the device's account, not made by the device itself, in server
 //! order, one page at a time.
+//!
+//! Both run through the store ([`crate::store`]) on either backend. On
+//! PostgreSQL a push that races another instance on the same op id or case
+//! loses at a constraint or a row lock and is run again whole: it then finds
+//! the winner's answer (`push_outcomes`) and gives the same one.
 
 use axum::extract::State;
 use axum::Json;
 use gridcase_core::grid::GridMap;
-use gridcase_core::ids::{CaseId, OpId};
+use gridcase_core::ids::OpId;
 use gridcase_core::op::{apply, Op, OpKind, Role};
 use gridcase_core::protocol::{
     CaseLeft, PulledOp, PushResult, PushStatus, SyncResponse, MAX_PULL_OPS, MAX_PUSH_OPS,
 };
 use gridcase_core::time::{now_millis, Millis};
-use rusqlite::{named_params, params, Connection, OptionalExtension};
 use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use crate::accounts::DeviceAuth;
-use crate::cases::{self, VISIBLE_TO_ACCOUNT};
+use crate::cases;
 use crate::error::{codes, reasons, rejection_code, ApiJson, AppError};
 use crate::photos::PhotoStore;
+use crate::store::ledger::{NewOutcome, PullQuery};
+use crate::store::{Numbering, ReadTx, Seq, StoreError, Tx};
 use crate::AppState;
 
 /// [`gridcase_core::protocol::SyncRequest`] as it comes off the wire: the ops
@@ -51,6 +57,7 @@ struct OpHead {
 }
 
 /// A pushed op: parsed, or refused by the parser (with its id).
+#[derive(Clone)]
 pub(crate) enum Pushed {
     Op(Box<Op>),
     Unreadable { id: OpId, reason: String },
@@ -158,44 +165,55 @@ pub(crate) async fn sync_handler(
     } else {
         let (grids, photos, pusher) = (state.grids.clone(), state.photos.clone(), device.clone());
         let sent = sent_history.clone();
+        let pushed = std::sync::Arc::new(pushed);
         let results = state
-            .db
+            .store
             .write(move |tx| {
-                // Nothing is pushed on a stale cursor: the device resets first
-                // (its answers would land in a history it is about to forget).
-                if check_cursor(tx, sent.as_deref(), cursor)?.is_err() {
-                    return Ok(Vec::new());
-                }
-                let map = grids.current(tx)?;
-                push(tx, &map, &photos, &pusher, &pushed, now_millis())
+                let (grids, photos, pusher) = (grids.clone(), photos.clone(), pusher.clone());
+                let (pushed, sent) = (pushed.clone(), sent.clone());
+                Box::pin(async move {
+                    // Nothing is pushed on a stale cursor: the device resets
+                    // first (its answers would land in a history it is about
+                    // to forget).
+                    if check_cursor(tx, sent.as_deref(), cursor).await?.is_err() {
+                        return Ok::<_, AppError>(Vec::new());
+                    }
+                    let map = grids.current(tx).await?;
+                    let decided = push(tx, &map, &photos, &pusher, &pushed, now_millis()).await?;
+                    let numbering = tx.number().await?;
+                    Ok(answers(decided, &numbering)?)
+                })
             })
             .await?;
         log_push(&device, &results);
         results
     };
     let page = state
-        .db
+        .store
         .read(move |tx| {
-            let grid_map_version: u64 = tx.query_row(
-                "SELECT COALESCE((SELECT version FROM grid_map WHERE id = 1), 0)",
-                [],
-                |r| r.get(0),
-            )?;
-            match check_cursor(tx, sent_history.as_deref(), cursor)? {
-                Ok(history) => Ok((pull(tx, &device, cursor, limit)?, history, grid_map_version)),
-                Err(history) => {
-                    tracing::info!(device = %device.device_id, "cursor from another history: reset");
-                    let page = Page {
-                        ops: Vec::new(),
-                        left: Vec::new(),
-                        cursor: 0,
-                        more: false,
-                        reset: true,
-                        names: Vec::new(),
-                    };
-                    Ok((page, history, grid_map_version))
+            let (device, sent_history) = (device.clone(), sent_history.clone());
+            Box::pin(async move {
+                let grid_map_version = tx.grid_map_version().await?.unwrap_or(0).max(0) as u64;
+                match check_cursor(tx, sent_history.as_deref(), cursor).await? {
+                    Ok(history) => Ok::<_, AppError>((
+                        pull(tx, &device, cursor, limit).await?,
+                        history,
+                        grid_map_version,
+                    )),
+                    Err(history) => {
+                        tracing::info!(device = %device.device_id, "cursor from another history: reset");
+                        let page = Page {
+                            ops: Vec::new(),
+                            left: Vec::new(),
+                            cursor: 0,
+                            more: false,
+                            reset: true,
+                            names: Vec::new(),
+                        };
+                        Ok((page, history, grid_map_version))
+                    }
                 }
-            }
+            })
         })
         .await?;
     let (page, history, grid_map_version) = page;
@@ -215,19 +233,17 @@ pub(crate) async fn sync_handler(
 
 /// The server's history id, `Ok` if the device's cursor belongs to it: the
 /// device sent that id (or none, before its first answer) and its cursor is
-/// not past the last number. A cursor past the last number comes from a
-/// database restored by hand (a file copy, not `admin restore`): it is reset
-/// too, or the device would skip what is numbered below its cursor.
-pub(crate) fn check_cursor(
-    conn: &Connection,
+/// not past the commit horizon. A cursor past it comes from a database
+/// restored by hand (a file copy, not `admin restore`): it is reset too, or
+/// the device would skip what is numbered below its cursor.
+pub(crate) async fn check_cursor(
+    tx: &mut ReadTx<'_>,
     sent: Option<&str>,
     cursor: u64,
-) -> Result<Result<String, String>, AppError> {
-    let history: String = conn
-        .prepare_cached("SELECT history_id FROM server_history WHERE id = 1")?
-        .query_row([], |r| r.get(0))?;
+) -> Result<Result<String, String>, StoreError> {
+    let history = tx.history_id().await?;
     let same = sent.is_none_or(|h| h == history);
-    if same && cursor <= cases::commit_horizon(conn)? {
+    if same && cursor <= tx.horizon().await? {
         Ok(Ok(history))
     } else {
         Ok(Err(history))
@@ -245,32 +261,79 @@ fn log_push(device: &DeviceAuth, results: &[PushResult]) {
     );
 }
 
-fn rejected(op_id: OpId, code: &str, reason: impl Into<String>) -> PushResult {
-    PushResult {
-        op_id,
-        status: PushStatus::Rejected,
-        server_seq: None,
-        code: Some(code.to_string()),
-        reason: Some(reason.into()),
+/// An op's answer as the push decides it, before the transaction has
+/// numbered what it accepted (see [`Seq`]).
+#[derive(Debug, Clone)]
+struct Decided {
+    op_id: OpId,
+    status: PushStatus,
+    seq: Option<Seq>,
+    code: Option<String>,
+    reason: Option<String>,
+}
+
+impl Decided {
+    fn rejected(op_id: OpId, code: &str, reason: impl Into<String>) -> Decided {
+        Decided {
+            op_id,
+            status: PushStatus::Rejected,
+            seq: None,
+            code: Some(code.to_string()),
+            reason: Some(reason.into()),
+        }
+    }
+
+    fn deferred(op_id: OpId, code: &str, reason: impl Into<String>) -> Decided {
+        Decided {
+            status: PushStatus::Deferred,
+            ..Decided::rejected(op_id, code, reason)
+        }
+    }
+
+    fn accepted(op_id: OpId, seq: Seq) -> Decided {
+        Decided {
+            op_id,
+            status: PushStatus::Accepted,
+            seq: Some(seq),
+            code: None,
+            reason: None,
+        }
     }
 }
 
+/// The answers as the device reads them, with the numbers the transaction
+/// gave.
+fn answers(decided: Vec<Decided>, numbering: &Numbering) -> Result<Vec<PushResult>, StoreError> {
+    decided
+        .into_iter()
+        .map(|d| {
+            Ok(PushResult {
+                op_id: d.op_id,
+                status: d.status,
+                server_seq: d.seq.map(|s| numbering.of(s)).transpose()?,
+                code: d.code,
+                reason: d.reason,
+            })
+        })
+        .collect()
+}
+
 /// Decides every op of a batch, in order, stopping after the first deferred one.
-fn push(
-    conn: &Connection,
+async fn push(
+    tx: &mut Tx<'_>,
     map: &GridMap,
     photos: &PhotoStore,
     device: &DeviceAuth,
     ops: &[Pushed],
     now: Millis,
-) -> Result<Vec<PushResult>, AppError> {
+) -> Result<Vec<Decided>, StoreError> {
     let mut results = Vec::with_capacity(ops.len());
     for pushed in ops {
         let result = match pushed {
-            Pushed::Op(op) => push_one(conn, map, photos, device, op, now)?,
-            Pushed::Unreadable { id, reason } => match stored_outcome(conn, id, device)? {
+            Pushed::Op(op) => push_one(tx, map, photos, device, op, now).await?,
+            Pushed::Unreadable { id, reason } => match stored_outcome(tx, id, device).await? {
                 Some(stored) => stored,
-                None => rejected(*id, codes::INVALID_INPUT, reason.clone()),
+                None => Decided::rejected(*id, codes::INVALID_INPUT, reason.clone()),
             },
         };
         let stop = result.status == PushStatus::Deferred;
@@ -279,137 +342,115 @@ fn push(
             break;
         }
     }
-    conn.execute(
-        "UPDATE devices SET last_push_at = ?1 WHERE id = ?2",
-        params![now, device.device_id],
-    )?;
+    tx.touch_device_push(&device.device_id, now).await?;
     Ok(results)
 }
 
 /// The answer already given for this op id, if any. An id another device used
 /// is refused without being remembered (op ids are random; this is a bug or a
 /// forgery, and must not reveal the other device's answer).
-fn stored_outcome(
-    conn: &Connection,
+async fn stored_outcome(
+    tx: &mut Tx<'_>,
     op_id: &OpId,
     device: &DeviceAuth,
-) -> Result<Option<PushResult>, AppError> {
-    type Row = (String, String, Option<u64>, Option<String>, Option<String>);
-    let row: Option<Row> = conn
-        .query_row(
-            "SELECT device_id, status, server_seq, code, reason FROM push_outcomes WHERE op_id = ?1",
-            [op_id.to_string()],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-        )
-        .optional()?;
-    let Some((device_id, status, server_seq, code, reason)) = row else {
-        // An op the server itself made has no outcome row but exists.
-        let exists: bool = conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM ops WHERE id = ?1)",
-            [op_id.to_string()],
-            |r| r.get(0),
-        )?;
-        return Ok(exists.then(|| {
-            rejected(
-                *op_id,
-                codes::DUPLICATE_OP_ID,
-                "an operation with this id already exists",
-            )
-        }));
-    };
-    if device_id != device.device_id
-        && !crate::accounts::same_terminal(conn, &device_id, &device.device_id)?
-    {
-        return Ok(Some(rejected(
+) -> Result<Option<Decided>, StoreError> {
+    let duplicate = || {
+        Decided::rejected(
             *op_id,
             codes::DUPLICATE_OP_ID,
             "an operation with this id already exists",
-        )));
-    }
-    let status = if status == "accepted" {
-        PushStatus::Accepted
-    } else {
-        PushStatus::Rejected
+        )
     };
-    Ok(Some(PushResult {
+    let Some(stored) = tx.stored_outcome(op_id).await? else {
+        // An op the server itself made has no outcome row but exists.
+        return Ok(tx.op_exists(op_id).await?.then(duplicate));
+    };
+    if stored.device_id != device.device_id
+        && !tx
+            .same_terminal(&stored.device_id, &device.device_id)
+            .await?
+    {
+        return Ok(Some(duplicate()));
+    }
+    Ok(Some(Decided {
         op_id: *op_id,
-        status,
-        server_seq,
-        code,
-        reason,
+        status: if stored.accepted {
+            PushStatus::Accepted
+        } else {
+            PushStatus::Rejected
+        },
+        seq: stored.seq,
+        code: stored.code,
+        reason: stored.reason,
     }))
 }
 
-fn remember(
-    conn: &Connection,
+async fn remember(
+    tx: &mut Tx<'_>,
     device: &DeviceAuth,
-    result: &PushResult,
+    result: &Decided,
     now: Millis,
-) -> Result<(), AppError> {
-    let status = match result.status {
-        PushStatus::Accepted => "accepted",
-        PushStatus::Rejected => "rejected",
+) -> Result<(), StoreError> {
+    let accepted = match result.status {
+        PushStatus::Accepted => true,
+        PushStatus::Rejected => false,
         PushStatus::Deferred => return Ok(()),
     };
-    conn.execute(
-        "INSERT INTO push_outcomes (op_id, device_id, status, server_seq, code, reason, decided_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        params![
-            result.op_id.to_string(),
-            device.device_id,
-            status,
-            result.server_seq,
-            result.code,
-            result.reason,
-            now
-        ],
-    )?;
-    Ok(())
+    tx.remember_outcome(&NewOutcome {
+        op_id: result.op_id,
+        device_id: &device.device_id,
+        accepted,
+        seq: result.seq,
+        code: result.code.as_deref(),
+        reason: result.reason.as_deref(),
+        decided_at: now,
+    })
+    .await
 }
 
-fn push_one(
-    conn: &Connection,
+async fn push_one(
+    tx: &mut Tx<'_>,
     map: &GridMap,
     photos: &PhotoStore,
     device: &DeviceAuth,
     op: &Op,
     now: Millis,
-) -> Result<PushResult, AppError> {
-    if let Some(stored) = stored_outcome(conn, &op.id, device)? {
+) -> Result<Decided, StoreError> {
+    if let Some(stored) = stored_outcome(tx, &op.id, device).await? {
         return Ok(stored);
     }
-    let result = decide(conn, map, photos, device, op, now)?;
-    remember(conn, device, &result, now)?;
+    let result = decide(tx, map, photos, device, op, now).await?;
+    remember(tx, device, &result, now).await?;
     Ok(result)
 }
 
-fn decide(
-    conn: &Connection,
+async fn decide(
+    tx: &mut Tx<'_>,
     map: &GridMap,
     photos: &PhotoStore,
     device: &DeviceAuth,
     op: &Op,
     now: Millis,
-) -> Result<PushResult, AppError> {
+) -> Result<Decided, StoreError> {
     // A terminal acts for its own account, as its grid leader or for a resident
     // standing beside them; the centre's roles are not a terminal's to claim.
     if op.actor.id != device.account_id {
-        return Ok(rejected(
+        return Ok(Decided::rejected(
             op.id,
             codes::FORBIDDEN,
             "the actor must be this device's account",
         ));
     }
     if !matches!(op.actor.role, Role::GridLeader | Role::Resident) {
-        return Ok(rejected(
+        return Ok(Decided::rejected(
             op.id,
             codes::FORBIDDEN,
             format!("a terminal may not act as {}", op.actor.role.as_str()),
         ));
     }
-    let prev = cases::load_case(conn, &op.case_id)?;
-    if prev.is_some() && !cases::is_visible(conn, &op.case_id, &device.account_id)? {
-        return Ok(rejected(
+    let prev = tx.load_case(&op.case_id).await?;
+    if prev.is_some() && !tx.case_visible_to(&op.case_id, &device.account_id).await? {
+        return Ok(Decided::rejected(
             op.id,
             codes::NOT_VISIBLE,
             "this case is not in the device's grids",
@@ -417,7 +458,7 @@ fn decide(
     }
     let next = match apply(prev.as_ref(), op) {
         Ok(next) => next,
-        Err(e) => return Ok(rejected(op.id, rejection_code(&e), e.to_string())),
+        Err(e) => return Ok(Decided::rejected(op.id, rejection_code(&e), e.to_string())),
     };
     if let OpKind::AttachPhoto { photo, .. } = &op.kind {
         for (which, sha, bytes) in [
@@ -426,18 +467,16 @@ fn decide(
         ] {
             match photos.complete_size(sha) {
                 None => {
-                    return Ok(PushResult {
-                        op_id: op.id,
-                        status: PushStatus::Deferred,
-                        server_seq: None,
-                        code: Some(codes::PHOTO_MISSING.into()),
-                        reason: Some(format!(
+                    return Ok(Decided::deferred(
+                        op.id,
+                        codes::PHOTO_MISSING,
+                        format!(
                             "the {which} file is not on the server yet; upload it, then push again"
-                        )),
-                    })
+                        ),
+                    ))
                 }
                 Some(size) if size != bytes => {
-                    return Ok(rejected(
+                    return Ok(Decided::rejected(
                         op.id,
                         codes::INVALID_INPUT,
                         format!("the {which}'s size does not match the uploaded file"),
@@ -448,24 +487,19 @@ fn decide(
         }
     }
     let (seq, case) = cases::record(
-        conn,
+        tx,
         map,
         prev.as_ref(),
         next,
         op,
         Some(&device.device_id),
         now,
-    )?;
+    )
+    .await?;
     if matches!(op.kind, OpKind::Submit) {
-        cases::receive(conn, map, case.id, now)?;
+        cases::receive(tx, map, case.id, now).await?;
     }
-    Ok(PushResult {
-        op_id: op.id,
-        status: PushStatus::Accepted,
-        server_seq: Some(seq),
-        code: None,
-        reason: None,
-    })
+    Ok(Decided::accepted(op.id, seq))
 }
 
 struct Page {
@@ -482,75 +516,24 @@ struct Page {
 /// number order. The next cursor is the last entry served when the page is
 /// full, else the horizon: everything up to it has been looked at, and nothing
 /// below it can still appear (numbers commit in order).
-fn pull(conn: &Connection, device: &DeviceAuth, cursor: u64, limit: u32) -> Result<Page, AppError> {
-    let horizon = cases::commit_horizon(conn)?;
-    let sql = format!(
-        "SELECT o.seq, o.body, c.grid_id FROM ops o JOIN cases c ON c.id = o.case_id
-         WHERE o.seq > :from AND o.seq <= :horizon AND o.device_id IS NOT :device
-           AND {}
-         ORDER BY o.seq LIMIT :n",
-        *VISIBLE_TO_ACCOUNT
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(
-        named_params! {
-            ":from": cursor,
-            ":horizon": horizon,
-            ":device": device.device_id,
-            ":account": device.account_id,
-            ":n": limit as i64 + 1,
-        },
-        |r| {
-            Ok((
-                r.get::<_, u64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<String>>(2)?,
-            ))
-        },
-    )?;
-    let mut ops = Vec::new();
-    for row in rows {
-        let (seq, body, grid_id) = row?;
-        let op: Op = serde_json::from_str(&body).map_err(|e| {
-            tracing::error!(error = %e, seq, "a stored op does not parse");
-            AppError::internal()
-        })?;
-        ops.push(PulledOp {
-            server_seq: seq,
-            grid_id,
-            op,
-        });
-    }
+async fn pull(
+    tx: &mut ReadTx<'_>,
+    device: &DeviceAuth,
+    cursor: u64,
+    limit: u32,
+) -> Result<Page, StoreError> {
+    let horizon = tx.horizon().await?;
+    let q = PullQuery {
+        account_id: &device.account_id,
+        device_id: &device.device_id,
+        after: cursor,
+        upto: horizon,
+        limit: limit.saturating_add(1),
+    };
+    let mut ops = tx.pull_ops(&q).await?;
     // Departures from the account's grids of cases it no longer sees by any
     // other way (a case that came back is simply delivered again).
-    let sql = format!(
-        "SELECT DISTINCT d.seq, d.case_id FROM case_departures d
-         WHERE d.seq > :from AND d.seq <= :horizon
-           AND EXISTS (SELECT 1 FROM account_grids g
-                       WHERE g.account_id = :account AND g.grid_id = d.unit_id)
-           AND NOT EXISTS (SELECT 1 FROM cases c WHERE c.id = d.case_id AND {})
-         ORDER BY d.seq LIMIT :n",
-        *VISIBLE_TO_ACCOUNT
-    );
-    let mut stmt = conn.prepare_cached(&sql)?;
-    let rows = stmt.query_map(
-        named_params! {
-            ":from": cursor,
-            ":horizon": horizon,
-            ":account": device.account_id,
-            ":n": limit as i64 + 1,
-        },
-        |r| Ok((r.get::<_, u64>(0)?, r.get::<_, String>(1)?)),
-    )?;
-    let mut left = Vec::new();
-    for row in rows {
-        let (seq, case_id) = row?;
-        let case_id = CaseId::parse(&case_id).map_err(|_| AppError::internal())?;
-        left.push(CaseLeft {
-            server_seq: seq,
-            case_id,
-        });
-    }
+    let mut left = tx.pull_departures(&q).await?;
     // Keep the `limit` lowest-numbered entries of both lists.
     let total = ops.len() + left.len();
     let more = total > limit as usize;
@@ -575,7 +558,7 @@ fn pull(conn: &Connection, device: &DeviceAuth, cursor: u64, limit: u32) -> Resu
         left.truncate(j);
     }
     let cursor = if more { last.max(cursor) } else { horizon };
-    let names = crate::names::for_ops(conn, ops.iter().map(|p| &p.op))?;
+    let names = crate::names::for_ops(tx, ops.iter().map(|p| &p.op)).await?;
     Ok(Page {
         ops,
         left,

@@ -1,5 +1,9 @@
 //! Shared pieces of the cross-component tests and the benchmark command.
 
+/// The PostgreSQL harness and the service plumbing live in their own crate
+/// so the server's tests can use them too.
+pub use gridcase_test_support::{postgres, service};
+
 pub mod balancer;
 pub mod centre;
 pub mod device;
@@ -7,10 +11,8 @@ pub mod fault_proxy;
 pub mod load;
 pub mod object_store;
 pub mod photo_bench;
-pub mod postgres;
 pub mod power_loss;
 pub mod server;
-pub mod service;
 pub mod store_bench;
 pub mod sync_bench;
 

@@ -150,7 +150,7 @@ async fn server_scenario(skip: Skip) -> Result<Vec<String>> {
         },
         ..Default::default()
     };
-    let state = gridcase_server::AppState::open(&config)?;
+    let state = gridcase_server::AppState::open(&config).await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -1,32 +1,34 @@
-//! Numbered schema migrations. Each file runs once, in order, in its own
-//! transaction, and `user_version` records how far a database has come. Never
-//! edit a released migration: add the next one.
+//! Numbered schema migrations (`migrations/NNNN_name.sql`), run by the
+//! runner the server's SQLite backend uses too ([`gridcase_sql::migrate`]):
+//! each once, in order, `user_version` recording how far a database has come.
+//! Never edit a released migration: add the next one.
 
+use gridcase_sql::{Migration, MigrationError};
 use rusqlite::Connection;
 
 use super::StoreError;
 
-pub(crate) const MIGRATIONS: &[(&str, &str)] = &[
-    (
-        "0001_cases_ops_outbox",
-        include_str!("migrations/0001_cases_ops_outbox.sql"),
-    ),
-    (
-        "0002_case_search",
-        include_str!("migrations/0002_case_search.sql"),
-    ),
-    (
-        "0003_sync_state",
-        include_str!("migrations/0003_sync_state.sql"),
-    ),
-    (
-        "0004_sync_recovery",
-        include_str!("migrations/0004_sync_recovery.sql"),
-    ),
-    (
-        "0005_refusals_zone_names",
-        include_str!("migrations/0005_refusals_zone_names.sql"),
-    ),
+pub(crate) static MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "0001_cases_ops_outbox",
+        sql: include_str!("migrations/0001_cases_ops_outbox.sql"),
+    },
+    Migration {
+        name: "0002_case_search",
+        sql: include_str!("migrations/0002_case_search.sql"),
+    },
+    Migration {
+        name: "0003_sync_state",
+        sql: include_str!("migrations/0003_sync_state.sql"),
+    },
+    Migration {
+        name: "0004_sync_recovery",
+        sql: include_str!("migrations/0004_sync_recovery.sql"),
+    },
+    Migration {
+        name: "0005_refusals_zone_names",
+        sql: include_str!("migrations/0005_refusals_zone_names.sql"),
+    },
 ];
 
 pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {
@@ -34,81 +36,42 @@ pub(crate) fn run(conn: &mut Connection) -> Result<(), StoreError> {
 }
 
 pub(crate) fn run_up_to(conn: &mut Connection, target: usize) -> Result<(), StoreError> {
-    let current: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-    let known = MIGRATIONS.len() as i64;
-    if current > known {
-        return Err(StoreError::TooNew {
-            found: current,
-            known,
-        });
-    }
-    for (i, (name, sql)) in MIGRATIONS
-        .iter()
-        .enumerate()
-        .take(target)
-        .skip(current as usize)
-    {
-        let tx = conn.transaction()?;
-        tx.execute_batch(sql)?;
-        tx.pragma_update(None, "user_version", (i + 1) as i64)?;
-        tx.commit()?;
-        #[cfg(feature = "device")]
+    let ran = gridcase_sql::migrate_up_to(conn, MIGRATIONS, target)?;
+    for name in ran {
         tracing::info!(migration = name, "database migrated");
-        let _ = name;
     }
     Ok(())
+}
+
+impl From<MigrationError> for StoreError {
+    fn from(e: MigrationError) -> Self {
+        match e {
+            MigrationError::TooNew { found, known } => StoreError::TooNew { found, known },
+            MigrationError::Sqlite(e) => e.into(),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Everything SQLite knows about the schema, in a comparable form.
-    fn schema(conn: &Connection) -> Vec<(String, String, String)> {
-        let mut stmt = conn
-            .prepare(
-                "SELECT type, name, coalesce(sql, '') FROM sqlite_master
-                 WHERE name NOT LIKE 'sqlite_%' ORDER BY type, name",
-            )
-            .unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap()
-    }
+    use gridcase_sql::testing;
 
     #[test]
     fn an_upgraded_database_equals_a_fresh_one() {
-        for start in 0..MIGRATIONS.len() {
-            let mut upgraded = Connection::open_in_memory().unwrap();
-            run_up_to(&mut upgraded, start).unwrap();
-            run(&mut upgraded).unwrap();
-            let mut fresh = Connection::open_in_memory().unwrap();
-            run(&mut fresh).unwrap();
-            assert_eq!(
-                schema(&upgraded),
-                schema(&fresh),
-                "upgrading from version {start}"
-            );
-            let version = |c: &Connection| -> i64 {
-                c.pragma_query_value(None, "user_version", |r| r.get(0))
-                    .unwrap()
-            };
-            assert_eq!(version(&upgraded), version(&fresh));
-        }
+        let dir = tempfile::tempdir().unwrap();
+        testing::assert_upgrades_equal_fresh(dir.path(), MIGRATIONS, None);
     }
 
     #[test]
-    fn migrating_twice_changes_nothing() {
-        let mut conn = Connection::open_in_memory().unwrap();
-        run(&mut conn).unwrap();
-        let before = schema(&conn);
-        run(&mut conn).unwrap();
-        assert_eq!(schema(&conn), before);
+    fn every_migration_file_is_listed_in_order() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/migrations");
+        testing::assert_listed_in_order(&dir, MIGRATIONS);
     }
 
     #[test]
-    fn a_database_from_a_newer_app_is_refused() {
+    fn migrating_twice_changes_nothing_and_a_newer_database_is_refused() {
+        testing::assert_idempotent_and_refuses_newer(MIGRATIONS);
         let mut conn = Connection::open_in_memory().unwrap();
         conn.pragma_update(None, "user_version", 99).unwrap();
         assert!(matches!(

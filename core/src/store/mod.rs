@@ -19,7 +19,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
-use rusqlite::{params, Connection, OpenFlags, OptionalExtension, TransactionBehavior};
+use gridcase_sql::{Access, Readers};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 
 pub use attention::RefusedStep;
 pub use error::StoreError;
@@ -37,11 +38,13 @@ use crate::time::Millis;
 const DB_FILE: &str = "gridcase.sqlite3";
 /// Readers kept open for reuse; more may be opened briefly under load.
 const IDLE_READERS: usize = 4;
+/// How long a write waits for another (a second process on the same folder).
+const BUSY_TIMEOUT: std::time::Duration = gridcase_sql::DEFAULT_BUSY_TIMEOUT;
 
 pub struct Store {
     path: PathBuf,
     writer: Mutex<Connection>,
-    readers: Mutex<Vec<Connection>>,
+    readers: Readers,
     /// Every connection's interrupt handle, so shutdown can stop long work.
     interrupts: Mutex<Vec<rusqlite::InterruptHandle>>,
     closed: AtomicBool,
@@ -64,9 +67,9 @@ impl Store {
         migrations::run(&mut writer)?;
         let interrupts = vec![writer.get_interrupt_handle()];
         Ok(Self {
+            readers: Readers::new(&path, Access::ReadOnly, BUSY_TIMEOUT, IDLE_READERS),
             path,
             writer: Mutex::new(writer),
-            readers: Mutex::new(Vec::new()),
             interrupts: Mutex::new(interrupts),
             closed: AtomicBool::new(false),
         })
@@ -122,22 +125,15 @@ impl Store {
         f: impl FnOnce(&Connection) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
         self.check_open()?;
-        let conn = self.readers.lock().unwrap_or_else(|e| e.into_inner()).pop();
-        let conn = match conn {
-            Some(c) => c,
-            None => {
-                let c = open_connection(&self.path, true)?;
-                self.interrupts
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(c.get_interrupt_handle());
-                c
-            }
-        };
+        let conn = self.readers.take(|c| {
+            self.interrupts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(c.get_interrupt_handle());
+        })?;
         let out = f(&conn);
-        let mut idle = self.readers.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < IDLE_READERS && !self.is_closed() {
-            idle.push(conn);
+        if !self.is_closed() {
+            self.readers.give_back(conn);
         }
         out
     }
@@ -241,21 +237,12 @@ fn record_in(
 }
 
 fn open_connection(path: &Path, read_only: bool) -> Result<Connection, StoreError> {
-    let flags = if read_only {
-        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX
+    let access = if read_only {
+        Access::ReadOnly
     } else {
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX
+        Access::ReadWrite
     };
-    let conn = Connection::open_with_flags(path, flags)?;
-    conn.busy_timeout(std::time::Duration::from_secs(5))?;
-    conn.pragma_update(None, "foreign_keys", "ON")?;
-    if !read_only {
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-    }
-    Ok(conn)
+    Ok(gridcase_sql::open_connection(path, access, BUSY_TIMEOUT)?)
 }
 
 pub(crate) fn load_case(conn: &Connection, id: &CaseId) -> Result<Option<Case>, StoreError> {

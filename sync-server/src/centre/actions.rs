@@ -13,8 +13,9 @@ use gridcase_core::ids::CaseId;
 use gridcase_core::op::{Actor, OpKind, PhotoRef, Role};
 use gridcase_core::time::{now_millis, Millis};
 use gridcase_core::zone::Zone;
-use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
+
+use crate::store::{ReadTx, Seq, StoreError, Tx};
 
 use super::desk::{self, Desk};
 use super::session::StaffPost;
@@ -176,14 +177,16 @@ fn check_may(staff: &Staff, map: &GridMap, action: Action, desk: &Desk) -> Resul
 }
 
 /// The actions `staff` may take on the case now (for the dashboard's buttons).
-pub fn available(
-    conn: &Connection,
+pub async fn available(
+    tx: &mut ReadTx<'_>,
     staff: &Staff,
     map: &GridMap,
     case: &Case,
     desk: &Desk,
-) -> Result<Vec<Action>, AppError> {
-    let can_escalate = desk::queue_above(conn, map, staff.unit_id.as_deref())?.is_some();
+) -> Result<Vec<Action>, StoreError> {
+    let can_escalate = desk::queue_above(tx, map, staff.unit_id.as_deref())
+        .await?
+        .is_some();
     let can_place = cases::mapped_grid(map, case).is_none();
     Ok(Action::ALL
         .into_iter()
@@ -204,15 +207,15 @@ fn required_text(field: &'static str, value: Option<String>) -> Result<String, A
 /// The department a dispatch names, checked as every way in checks it
 /// (dashboard and admin command): it exists (by id, or by its name) and
 /// serves the case's area.
-pub(crate) fn department_for(
-    conn: &Connection,
+pub(crate) async fn department_for(
+    tx: &mut crate::store::ReadTx<'_>,
     field: &'static str,
     case: &Case,
     given: Option<String>,
 ) -> Result<staff::Department, AppError> {
     let given = required_text(field, given)?;
-    let department = staff::resolve_department(conn, field, &given)?;
-    if !staff::serves_case(conn, &department, &case.id.to_string())? {
+    let department = staff::resolve_department(tx, field, &given).await?;
+    if !staff::serves_case(tx, &department, &case.id).await? {
         return Err(AppError::invalid(
             field,
             reasons::DEPARTMENT_NOT_SERVING,
@@ -259,14 +262,14 @@ pub(crate) fn dispatch_deadline(
     Ok(deadline)
 }
 
-fn dispatch_kind(
-    conn: &Connection,
+async fn dispatch_kind(
+    tx: &mut ReadTx<'_>,
     zone: &Zone,
     case: &Case,
     body: ActionBody,
     now: Millis,
 ) -> Result<OpKind, AppError> {
-    let department = department_for(conn, "department_id", case, body.department_id)?;
+    let department = department_for(tx, "department_id", case, body.department_id).await?;
     let deadline = dispatch_deadline(
         zone,
         case,
@@ -323,8 +326,8 @@ fn place_kind(
 
 /// Takes `action` on the case as `staff`, in the caller's write transaction.
 #[allow(clippy::too_many_arguments)]
-pub fn act(
-    conn: &Connection,
+pub async fn act(
+    tx: &mut Tx<'_>,
     map: &GridMap,
     config: &CentreConfig,
     zone: &Zone,
@@ -335,14 +338,14 @@ pub fn act(
     now: Millis,
 ) -> Result<Recorded, AppError> {
     let not_found = || AppError::not_found("no such case");
-    if !staff.sees(conn, &case_id)? {
+    if !staff.may_see(tx, &case_id).await? {
         return Err(not_found());
     }
-    let case = cases::load_case(conn, &case_id)?.ok_or_else(not_found)?;
-    let desk = desk::load_desk(conn, &case_id.to_string())?.ok_or_else(not_found)?;
+    let case = tx.load_case(&case_id).await?.ok_or_else(not_found)?;
+    let desk = tx.load_desk(&case_id).await?.ok_or_else(not_found)?;
     check_may(staff, map, action, &desk)?;
     let kind = match action {
-        Action::Dispatch => dispatch_kind(conn, zone, &case, body, now)?,
+        Action::Dispatch => dispatch_kind(tx, zone, &case, body, now).await?,
         Action::Accept => OpKind::Accept,
         Action::Progress => OpKind::Progress {
             note: body.note.unwrap_or_default(),
@@ -352,7 +355,8 @@ pub fn act(
         },
         Action::Escalate => {
             let reason = required_text("reason", body.reason)?;
-            if desk::queue_above(conn, map, staff.unit_id.as_deref())?.is_none() {
+            let above = desk::queue_above(tx, map, staff.unit_id.as_deref()).await?;
+            if above.is_none() {
                 return Err(AppError::not_allowed(
                     reasons::NO_LEVEL_ABOVE,
                     "there is no level above this one to escalate to",
@@ -369,18 +373,24 @@ pub fn act(
         Action::Close => OpKind::Close,
         Action::Place => place_kind(map, staff, &case, body)?,
     };
-    let (seq, after) = cases::append_server_op(conn, map, case_id, staff.actor(), kind, now)?
+    let (seq, after) = cases::append_server_op(tx, map, case_id, staff.actor(), kind, now)
+        .await?
         .map_err(|e| refused(&e))?;
-    let mut server_seqs = vec![seq];
+    let mut seqs = vec![seq];
     let mut status = after.status;
     let mut escalated = false;
     if action == Action::Chase {
-        if let Some((seq, case)) = escalate_if_chased_enough(conn, map, config, &after, now)? {
-            server_seqs.push(seq);
+        if let Some((seq, case)) = escalate_if_chased_enough(tx, map, config, &after, now).await? {
+            seqs.push(seq);
             status = case.status;
             escalated = true;
         }
     }
+    let numbering = tx.number().await?;
+    let server_seqs = seqs
+        .into_iter()
+        .map(|s| numbering.of(s))
+        .collect::<Result<_, _>>()?;
     tracing::info!(case = %case_id, action = action.as_str(), staff = %staff.id, "centre step");
     Ok(Recorded {
         case_id: case_id.to_string(),
@@ -392,38 +402,40 @@ pub fn act(
 
 /// Whether `staff` may add a photo to the case: the department it is
 /// dispatched to, as for reporting progress.
-pub fn check_may_attach_photo(
-    conn: &Connection,
+pub async fn check_may_attach_photo(
+    tx: &mut ReadTx<'_>,
     map: &GridMap,
     staff: &Staff,
     case_id: &CaseId,
 ) -> Result<(), AppError> {
     let not_found = || AppError::not_found("no such case");
-    if !staff.sees(conn, case_id)? {
+    if !staff.may_see(tx, case_id).await? {
         return Err(not_found());
     }
-    let desk = desk::load_desk(conn, &case_id.to_string())?.ok_or_else(not_found)?;
+    let desk = tx.load_desk(case_id).await?.ok_or_else(not_found)?;
     check_may(staff, map, Action::Progress, &desk)
 }
 
 /// A department's photo of its progress or result, attached to the case as
 /// `staff` (the department the case is dispatched to), in the caller's write
 /// transaction.
-pub fn attach_photo(
-    conn: &Connection,
+pub async fn attach_photo(
+    tx: &mut Tx<'_>,
     map: &GridMap,
     staff: &Staff,
     case_id: CaseId,
     photo: PhotoRef,
     now: Millis,
 ) -> Result<Recorded, AppError> {
-    check_may_attach_photo(conn, map, staff, &case_id)?;
+    check_may_attach_photo(tx, map, staff, &case_id).await?;
     let kind = OpKind::AttachPhoto {
         photo,
         location: None,
     };
-    let (seq, after) = cases::append_server_op(conn, map, case_id, staff.actor(), kind, now)?
+    let (seq, after) = cases::append_server_op(tx, map, case_id, staff.actor(), kind, now)
+        .await?
         .map_err(|e| refused(&e))?;
+    let seq = tx.number().await?.of(seq)?;
     tracing::info!(case = %case_id, staff = %staff.id, "department photo");
     Ok(Recorded {
         case_id: case_id.to_string(),
@@ -435,18 +447,18 @@ pub fn attach_photo(
 
 /// The server's own escalation of a case chased `escalate_after_chases`
 /// times without being resolved, when there is a level above to go to.
-pub(crate) fn escalate_if_chased_enough(
-    conn: &Connection,
+pub(crate) async fn escalate_if_chased_enough(
+    tx: &mut Tx<'_>,
     map: &GridMap,
     config: &CentreConfig,
     case: &Case,
     now: Millis,
-) -> Result<Option<(u64, Case)>, AppError> {
+) -> Result<Option<(Seq, Case)>, StoreError> {
     let limit = config.escalate_after_chases;
     if limit == 0 {
         return Ok(None);
     }
-    let Some(desk) = desk::load_desk(conn, &case.id.to_string())? else {
+    let Some(desk) = tx.load_desk(&case.id).await? else {
         return Ok(None);
     };
     // Only chases past the deadline count: a reminder before it is not a
@@ -466,11 +478,14 @@ pub(crate) fn escalate_if_chased_enough(
         role: Role::System,
         id: SERVER_ACTOR_ID.to_string(),
     };
-    let level = desk::escalation_level(conn, map, &actor, desk.queue_unit_id.as_deref())?;
-    if desk::queue_above(conn, map, level.as_deref())?.is_none() {
+    let level = desk::escalation_level(tx, map, &actor, desk.queue_unit_id.as_deref()).await?;
+    if desk::queue_above(tx, map, level.as_deref())
+        .await?
+        .is_none()
+    {
         return Ok(None);
     }
-    match cases::append_server_op(conn, map, case.id, actor, kind, now)? {
+    match cases::append_server_op(tx, map, case.id, actor, kind, now).await? {
         Ok(done) => {
             tracing::info!(case = %case.id, chases = desk.overdue_chases, "case escalated automatically");
             Ok(Some(done))
@@ -496,20 +511,30 @@ pub(crate) async fn action_handler(
     let zone = state.zone.clone();
     let grids = state.grids.clone();
     let recorded = state
-        .db
+        .store
         .write(move |tx| {
-            let map = grids.current(tx)?;
-            act(
-                tx,
-                &map,
-                &config,
-                &zone,
-                &staff,
-                case_id,
-                action,
-                body,
-                now_millis(),
-            )
+            let (grids, config, zone, staff, body) = (
+                grids.clone(),
+                config.clone(),
+                zone.clone(),
+                staff.clone(),
+                body.clone(),
+            );
+            Box::pin(async move {
+                let map = grids.current(tx).await?;
+                act(
+                    tx,
+                    &map,
+                    &config,
+                    &zone,
+                    &staff,
+                    case_id,
+                    action,
+                    body,
+                    now_millis(),
+                )
+                .await
+            })
         })
         .await?;
     Ok(Json(recorded))

@@ -114,10 +114,13 @@ pub(crate) async fn upload_handler(
     // when the op is recorded.
     let (grids, staff) = (state.grids.clone(), session.staff.clone());
     state
-        .db
+        .store
         .read(move |tx| {
-            let map = grids.current(tx)?;
-            actions::check_may_attach_photo(tx, &map, &staff, &case_id)
+            let (grids, staff) = (grids.clone(), staff.clone());
+            Box::pin(async move {
+                let map = grids.current(tx).await?;
+                actions::check_may_attach_photo(tx, &map, &staff, &case_id).await
+            })
         })
         .await?;
     let made = tokio::task::spawn_blocking(move || make_photo(&body))
@@ -149,10 +152,13 @@ pub(crate) async fn upload_handler(
     let staff = session.staff;
     let grids = state.grids.clone();
     let recorded = state
-        .db
+        .store
         .write(move |tx| {
-            let map = grids.current(tx)?;
-            actions::attach_photo(tx, &map, &staff, case_id, photo, now_millis())
+            let (grids, staff, photo) = (grids.clone(), staff.clone(), photo.clone());
+            Box::pin(async move {
+                let map = grids.current(tx).await?;
+                actions::attach_photo(tx, &map, &staff, case_id, photo, now_millis()).await
+            })
         })
         .await?;
     Ok(Json(recorded))

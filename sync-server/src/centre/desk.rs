@@ -18,65 +18,42 @@
 //!   department lets go of it until the level above dispatches it again.
 //! - Not done on site, or a frowny face: the case goes back to its department
 //!   (which it never left) with the reason.
+//!
+//! Written over the store's [`Tx`] (the SQL is `store::{sqlite,postgres}::desk`):
+//! every op is recorded through it on both backends.
 
 use gridcase_core::case::{Case, CaseStatus, Face};
 use gridcase_core::grid::GridMap;
+use gridcase_core::ids::CaseId;
 use gridcase_core::op::{Actor, Op, OpKind, Role};
 use gridcase_core::time::Millis;
-use rusqlite::{params, Connection, OptionalExtension};
 
-use super::staff::load_staff;
-use crate::error::AppError;
+pub use crate::store::desk::Desk;
+use crate::store::desk::NewDesk;
+use crate::store::{ReadTx, StoreError, Tx};
 
 /// The reasons shown when the grid leader or resident gave none.
 const NOT_DONE_ON_SITE: &str = "网格长现场核查：未办结";
 const FROWNY_FACE: &str = "群众评价：不满意（苦脸）";
 
-/// A case's desk row, as the centre's checks need it.
-#[derive(Debug, Clone, Default)]
-pub struct Desk {
-    pub queue_unit_id: Option<String>,
-    pub department_id: Option<String>,
-    pub received_at: Millis,
-    pub reopen_reason: Option<String>,
-    /// Chases made at or after the deadline in force (since it was set).
-    pub overdue_chases: u32,
-}
-
-pub(crate) fn load_desk(conn: &Connection, case_id: &str) -> Result<Option<Desk>, AppError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT queue_unit_id, department_id, received_at, reopen_reason, overdue_chases
-             FROM case_desk WHERE case_id = ?1",
-        )?
-        .query_row([case_id], |r| {
-            Ok(Desk {
-                queue_unit_id: r.get(0)?,
-                department_id: r.get(1)?,
-                received_at: r.get(2)?,
-                reopen_reason: r.get(3)?,
-                overdue_chases: r.get(4)?,
-            })
-        })
-        .optional()?)
-}
-
-fn has_dispatcher(conn: &Connection, unit_id: &str) -> Result<bool, AppError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM staff WHERE role = 'dispatcher' AND unit_id = ?1)",
-        )?
-        .query_row([unit_id], |r| r.get(0))?)
-}
-
 /// The first of `units` (nearest first) with a dispatcher.
-fn nearest_staffed(conn: &Connection, units: &[&str]) -> Result<Option<String>, AppError> {
+async fn nearest_staffed(
+    tx: &mut ReadTx<'_>,
+    units: &[&str],
+) -> Result<Option<String>, StoreError> {
     for unit in units {
-        if has_dispatcher(conn, unit)? {
+        if tx.has_dispatcher(unit).await? {
             return Ok(Some(unit.to_string()));
         }
     }
     Ok(None)
+}
+
+/// `unit` and every unit above it, nearest first.
+fn chain<'m>(map: &'m GridMap, unit: &'m str) -> Vec<&'m str> {
+    let mut units = vec![unit];
+    units.extend(map.ancestors(unit).into_iter().map(|u| u.id.as_str()));
+    units
 }
 
 /// The top of the map: the units with no parent (usually the one city).
@@ -93,52 +70,36 @@ pub(crate) fn top_units(map: &GridMap) -> Vec<&str> {
 /// it is appointed later holds it, and [`rehome`] moves it to them). A case
 /// in no grid waits at the top of the map: a staffed top unit, else the
 /// first one.
-pub(crate) fn home_queue(
-    conn: &Connection,
+pub(crate) async fn home_queue(
+    tx: &mut ReadTx<'_>,
     map: &GridMap,
     grid: Option<&str>,
-) -> Result<Option<String>, AppError> {
+) -> Result<Option<String>, StoreError> {
     let Some(grid) = grid else {
         let top = top_units(map);
-        return Ok(nearest_staffed(conn, &top)?.or(top.first().map(|u| u.to_string())));
+        return Ok(nearest_staffed(tx, &top)
+            .await?
+            .or(top.first().map(|u| u.to_string())));
     };
-    let mut units = vec![grid];
-    units.extend(map.ancestors(grid).into_iter().map(|u| u.id.as_str()));
-    Ok(nearest_staffed(conn, &units)?.or(Some(grid.to_string())))
+    Ok(nearest_staffed(tx, &chain(map, grid))
+        .await?
+        .or(Some(grid.to_string())))
 }
 
 /// Moves every open case whose queue no dispatcher reads (its unit has none,
 /// or it has no queue) to the nearest unit at or above that queue which has
 /// one, so every open case sits in a queue a person reads. Run when staff
 /// are appointed or move. Answers how many moved.
-pub(crate) fn rehome(conn: &Connection, map: &GridMap) -> Result<usize, AppError> {
-    let waiting: Vec<(String, Option<String>, Option<String>)> = {
-        let sql = format!(
-            "SELECT d.case_id, d.queue_unit_id, c.grid_id FROM case_desk d JOIN cases c ON c.id = d.case_id
-             WHERE c.status NOT IN {}
-               AND (d.queue_unit_id IS NULL OR NOT EXISTS (
-                   SELECT 1 FROM staff s WHERE s.role = 'dispatcher' AND s.unit_id = d.queue_unit_id))",
-            *crate::status_sql::FINAL
-        );
-        let mut stmt = conn.prepare_cached(&sql)?;
-        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        rows.collect::<Result<_, _>>()?
-    };
+pub(crate) async fn rehome(tx: &mut Tx<'_>, map: &GridMap) -> Result<usize, StoreError> {
     let mut moved = 0;
-    for (case_id, queue, grid) in waiting {
+    for unread in tx.unread_desks().await? {
+        let queue = unread.queue_unit_id;
         let new = match queue.as_deref().filter(|q| map.get(q).is_some()) {
-            Some(q) => {
-                let mut units = vec![q];
-                units.extend(map.ancestors(q).into_iter().map(|u| u.id.as_str()));
-                nearest_staffed(conn, &units)?
-            }
-            None => home_queue(conn, map, grid.as_deref())?,
+            Some(q) => nearest_staffed(tx, &chain(map, q)).await?,
+            None => home_queue(tx, map, unread.grid_id.as_deref()).await?,
         };
         if new.is_some() && new != queue {
-            conn.execute(
-                "UPDATE case_desk SET queue_unit_id = ?2 WHERE case_id = ?1",
-                params![case_id, new],
-            )?;
+            tx.set_desk_queue(&unread.case_id, new.as_deref()).await?;
             moved += 1;
         }
     }
@@ -150,120 +111,97 @@ pub(crate) fn rehome(conn: &Connection, map: &GridMap) -> Result<usize, AppError
 
 /// The nearest staffed unit above `level`, where a case escalated from that
 /// level goes; `None` if no centre above it has a dispatcher.
-pub(crate) fn queue_above(
-    conn: &Connection,
+pub(crate) async fn queue_above(
+    tx: &mut ReadTx<'_>,
     map: &GridMap,
     level: Option<&str>,
-) -> Result<Option<String>, AppError> {
+) -> Result<Option<String>, StoreError> {
     let Some(level) = level else { return Ok(None) };
     let above: Vec<&str> = map
         .ancestors(level)
         .into_iter()
         .map(|u| u.id.as_str())
         .collect();
-    nearest_staffed(conn, &above)
+    nearest_staffed(tx, &above).await
 }
 
 /// The level a case is escalated from: the escalating dispatcher's own unit
 /// (their centre cannot solve it), or for the server's automatic escalation
 /// the nearest staffed unit holding the case's queue.
-pub(crate) fn escalation_level(
-    conn: &Connection,
+pub(crate) async fn escalation_level(
+    tx: &mut ReadTx<'_>,
     map: &GridMap,
     actor: &Actor,
     queue: Option<&str>,
-) -> Result<Option<String>, AppError> {
+) -> Result<Option<String>, StoreError> {
     if actor.role == Role::Dispatcher {
-        if let Some(unit) = load_staff(conn, &actor.id)?.and_then(|s| s.unit_id) {
+        if let Some(unit) = tx.staff_unit(&actor.id).await? {
             return Ok(Some(unit));
         }
     }
     let Some(queue) = queue else { return Ok(None) };
-    let mut units = vec![queue];
-    units.extend(map.ancestors(queue).into_iter().map(|u| u.id.as_str()));
-    Ok(nearest_staffed(conn, &units)?.or(Some(queue.to_string())))
+    Ok(nearest_staffed(tx, &chain(map, queue))
+        .await?
+        .or(Some(queue.to_string())))
 }
 
 /// Brings the desk row in step with `op`, just recorded; `next` is the case
 /// after it.
-pub(crate) fn follow(
-    conn: &Connection,
+pub(crate) async fn follow(
+    tx: &mut Tx<'_>,
     map: &GridMap,
     next: &Case,
     op: &Op,
     now: Millis,
-) -> Result<(), AppError> {
-    let case_id = next.id.to_string();
+) -> Result<(), StoreError> {
+    let case_id = &next.id;
     // Only these ops move a case at the centre; the rest (most of what
-    // terminals push) cost nothing here. An UPDATE of a case not received
+    // terminals push) cost nothing here. An update of a case not received
     // yet changes no row.
     match &op.kind {
         OpKind::Receive => {
-            let queue = home_queue(conn, map, next.grid_id.as_deref())?;
-            conn.execute(
-                "INSERT OR IGNORE INTO case_desk
-                     (case_id, queue_unit_id, category, title, deadline, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                params![
-                    case_id,
-                    queue,
-                    next.category.code(),
-                    next.title,
-                    next.effective_deadline(),
-                    now
-                ],
-            )?;
+            let queue = home_queue(tx, map, next.grid_id.as_deref()).await?;
+            tx.insert_desk(&NewDesk {
+                case_id,
+                queue_unit_id: queue.as_deref(),
+                category: next.category.code(),
+                title: &next.title,
+                deadline: next.effective_deadline(),
+                received_at: now,
+            })
+            .await?;
             if next.grid_id.is_none() {
                 tracing::warn!(case = %case_id, queue = ?queue,
                     "a case outside every grid: the top-level centre must place it in a grid");
             }
         }
         OpKind::Dispatch { department, .. } => {
-            // By id; a dispatch recorded before ids were stored names it.
-            conn.execute(
-                "UPDATE case_desk SET department_id = COALESCE(
-                         (SELECT id FROM departments WHERE id = ?2),
-                         (SELECT id FROM departments WHERE name = ?2)),
-                     deadline = ?3, deadline_set_at = ?4, overdue_chases = 0, reopen_reason = NULL
-                 WHERE case_id = ?1",
-                params![case_id, department, next.effective_deadline(), now],
-            )?;
+            tx.desk_dispatched(case_id, department, next.effective_deadline(), now)
+                .await?;
         }
-        OpKind::Chase { .. } => {
-            conn.execute(
-                "UPDATE case_desk SET overdue_chases = overdue_chases + 1
-                 WHERE case_id = ?1 AND deadline IS NOT NULL AND deadline <= ?2",
-                params![case_id, now],
-            )?;
-        }
+        OpKind::Chase { .. } => tx.desk_chased(case_id, now).await?,
         OpKind::Place { .. } => {
-            let queue = home_queue(conn, map, next.grid_id.as_deref())?;
-            conn.execute(
-                "UPDATE case_desk SET queue_unit_id = ?2 WHERE case_id = ?1",
-                params![case_id, queue],
-            )?;
+            let queue = home_queue(tx, map, next.grid_id.as_deref()).await?;
+            tx.set_desk_queue(case_id, queue.as_deref()).await?;
         }
         OpKind::Escalate { .. } => {
-            let Some(desk) = load_desk(conn, &case_id)? else {
+            let Some(desk) = tx.load_desk(case_id).await? else {
                 return Ok(());
             };
-            let level = escalation_level(conn, map, &op.actor, desk.queue_unit_id.as_deref())?;
-            let above = queue_above(conn, map, level.as_deref())?.or(desk.queue_unit_id);
-            conn.execute(
-                "UPDATE case_desk SET queue_unit_id = ?2, department_id = NULL WHERE case_id = ?1",
-                params![case_id, above],
-            )?;
+            let level = escalation_level(tx, map, &op.actor, desk.queue_unit_id.as_deref()).await?;
+            let above = queue_above(tx, map, level.as_deref())
+                .await?
+                .or(desk.queue_unit_id);
+            tx.desk_escalated(case_id, above.as_deref()).await?;
         }
         OpKind::Verify {
             done: false, note, ..
-        } => {
-            set_reopen_reason(conn, &case_id, note, NOT_DONE_ON_SITE)?;
-        }
+        } => set_reopen_reason(tx, case_id, note, NOT_DONE_ON_SITE).await?,
         OpKind::Rate {
             face: Face::Frowny,
             comment,
         } if next.status == CaseStatus::Reopened => {
-            set_reopen_reason(conn, &case_id, comment, FROWNY_FACE)?;
+            set_reopen_reason(tx, case_id, comment, FROWNY_FACE).await?
         }
         _ => {}
     }
@@ -273,13 +211,13 @@ pub(crate) fn follow(
 /// After a new map placed a case in `grid`: a queue that is no longer on the
 /// grid's chain of units (moved, or gone from the map) starts again at the
 /// case's home queue, so some centre holds it.
-pub(crate) fn follow_move(
-    conn: &Connection,
+pub(crate) async fn follow_move(
+    tx: &mut Tx<'_>,
     map: &GridMap,
-    case_id: &str,
+    case_id: &CaseId,
     grid: Option<&str>,
-) -> Result<(), AppError> {
-    let Some(desk) = load_desk(conn, case_id)? else {
+) -> Result<(), StoreError> {
+    let Some(desk) = tx.load_desk(case_id).await? else {
         return Ok(());
     };
     let still_on_chain = match (desk.queue_unit_id.as_deref(), grid) {
@@ -289,29 +227,22 @@ pub(crate) fn follow_move(
         _ => false,
     };
     if !still_on_chain {
-        let queue = home_queue(conn, map, grid)?;
-        conn.execute(
-            "UPDATE case_desk SET queue_unit_id = ?2 WHERE case_id = ?1",
-            params![case_id, queue],
-        )?;
+        let queue = home_queue(tx, map, grid).await?;
+        tx.set_desk_queue(case_id, queue.as_deref()).await?;
     }
     Ok(())
 }
 
-fn set_reopen_reason(
-    conn: &Connection,
-    case_id: &str,
+async fn set_reopen_reason(
+    tx: &mut Tx<'_>,
+    case_id: &CaseId,
     given: &str,
     fallback: &str,
-) -> Result<(), AppError> {
+) -> Result<(), StoreError> {
     let reason = if given.trim().is_empty() {
         fallback
     } else {
         given.trim()
     };
-    conn.execute(
-        "UPDATE case_desk SET reopen_reason = ?2 WHERE case_id = ?1",
-        params![case_id, reason],
-    )?;
-    Ok(())
+    tx.set_desk_reopen_reason(case_id, reason).await
 }

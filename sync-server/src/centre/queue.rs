@@ -15,9 +15,9 @@ use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
 use super::actions::{self, Action};
-use super::desk;
+
 use super::session::StaffSession;
-use super::staff::{self, Department, Staff, StaffRole};
+use super::staff::{Department, Staff, StaffRole};
 use crate::error::{reasons, AppError};
 use crate::names::{self, Departments};
 use crate::photos::is_sha256;
@@ -290,7 +290,7 @@ pub(crate) async fn queue_handler(
     let page = state
         .db
         .read(move |tx| {
-            let map = grids.current(tx)?;
+            let map = crate::db::grid_map(&grids, tx)?;
             list(tx, &map, &staff, &filter, now_millis())
         })
         .await?;
@@ -417,7 +417,7 @@ fn photo_steps(entries: &[TimelineEntry]) -> Vec<CasePhoto> {
 
 /// The case as `staff` may see it; `not_found` if they may not.
 pub fn view(
-    conn: &Connection,
+    conn: &mut Connection,
     map: &gridcase_core::grid::GridMap,
     staff: &Staff,
     case_id: &CaseId,
@@ -427,33 +427,25 @@ pub fn view(
     if !staff.sees(conn, case_id)? {
         return Err(not_found());
     }
-    let case = crate::cases::load_case(conn, case_id)?.ok_or_else(not_found)?;
-    let desk = desk::load_desk(conn, &case_id.to_string())?.ok_or_else(not_found)?;
-    let departments = Departments::load(conn)?;
+    let mut tx = crate::db::read_tx(conn);
+    let case = crate::db::now(tx.load_case(case_id))?.ok_or_else(not_found)?;
+    let desk = crate::db::now(tx.load_desk(case_id))?.ok_or_else(not_found)?;
+    let departments = crate::db::now(Departments::load(&mut tx))?;
+    let ops = crate::db::now(tx.case_ops(case_id))?;
+    let actors: Vec<&str> = ops.iter().map(|(_, op)| op.actor.id.as_str()).collect();
+    let actor_names = crate::db::now(names::actor_names(&mut tx, &actors))?;
     let mut timeline = Vec::new();
-    {
-        let mut stmt =
-            conn.prepare_cached("SELECT seq, body FROM ops WHERE case_id = ?1 ORDER BY seq")?;
-        let rows = stmt.query_map([case_id.to_string()], |r| {
-            Ok((r.get::<_, u64>(0)?, r.get::<_, String>(1)?))
-        })?;
-        for row in rows {
-            let (seq, body) = row?;
-            let op: Op = serde_json::from_str(&body).map_err(|e| {
-                tracing::error!(error = %e, seq, "a stored op does not parse");
-                AppError::internal()
-            })?;
-            let department_name = match &op.kind {
-                OpKind::Dispatch { department, .. } => Some(departments.name_of(department)),
-                _ => None,
-            };
-            timeline.push(TimelineEntry {
-                server_seq: seq,
-                actor_name: names::actor_name(conn, &op.actor.id)?,
-                department_name,
-                op,
-            });
-        }
+    for (seq, op) in ops {
+        let department_name = match &op.kind {
+            OpKind::Dispatch { department, .. } => Some(departments.name_of(department)),
+            _ => None,
+        };
+        timeline.push(TimelineEntry {
+            server_seq: seq,
+            actor_name: actor_names.get(&op.actor.id).cloned(),
+            department_name,
+            op,
+        });
     }
     let photos = photo_steps(&timeline);
     let department_name = departments.name_of_opt(desk.department_id.as_deref());
@@ -464,7 +456,13 @@ pub fn view(
     };
     Ok(CaseView {
         grid_name: unit_name(&case.grid_id),
-        actions: actions::available(conn, staff, map, &case, &desk)?,
+        actions: crate::db::now(actions::available(
+            &mut crate::db::read_tx(conn),
+            staff,
+            map,
+            &case,
+            &desk,
+        ))?,
         desk: DeskView {
             queue_unit_name: unit_name(&desk.queue_unit_id),
             queue_unit_id: desk.queue_unit_id,
@@ -497,7 +495,7 @@ pub(crate) async fn case_handler(
     let view = state
         .db
         .read(move |tx| {
-            let map = grids.current(tx)?;
+            let map = crate::db::grid_map(&grids, tx)?;
             view(tx, &map, &staff, &case_id, now_millis())
         })
         .await?;
@@ -557,12 +555,14 @@ pub(crate) async fn departments_handler(
         state
             .db
             .read(move |tx| match case {
-                None => staff::list_departments(tx),
+                None => Ok(crate::db::now(crate::db::read_tx(tx).list_departments())?),
                 Some(case) => {
                     if !staff.sees(tx, &case)? {
                         return Err(AppError::not_found("no such case"));
                     }
-                    staff::departments_serving(tx, &case.to_string())
+                    Ok(crate::db::now(
+                        crate::db::read_tx(tx).departments_serving(&case),
+                    )?)
                 }
             })
             .await?,
@@ -581,10 +581,11 @@ pub(crate) async fn grids_handler(
     let body = state
         .db
         .read(move |tx| {
-            let map = grids.current(tx)?;
+            let map = crate::db::grid_map(&grids, tx)?;
             let unit = match staff.role {
                 StaffRole::Department => match staff.department_id.as_deref() {
-                    Some(id) => staff::load_department(tx, id)?.and_then(|d| d.unit_id),
+                    Some(id) => crate::db::now(crate::db::read_tx(tx).load_department(id))?
+                        .and_then(|d| d.unit_id),
                     None => None,
                 },
                 _ => staff.unit_id.clone(),

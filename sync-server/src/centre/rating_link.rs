@@ -19,13 +19,14 @@ use gridcase_core::protocol::RatingLink;
 use gridcase_core::time::{now_millis, Millis};
 use qrcode::render::svg;
 use qrcode::QrCode;
-use rusqlite::{params, Connection, OptionalExtension};
 use serde::Deserialize;
 
 use super::random_hex;
 use crate::accounts::{sha256, DeviceAuth};
 use crate::cases;
 use crate::error::{reasons, AppError};
+use crate::store::rating_links::RatingLinkRow;
+use crate::store::{ReadTx, StoreError};
 use crate::AppState;
 
 /// The actor id of ratings made through a link.
@@ -79,30 +80,30 @@ pub(crate) async fn issue_handler(
     let hash = sha256(token.as_bytes());
     let ttl = state.centre.rating_link_ttl;
     let expires_at = state
-        .db
+        .store
         .write(move |tx| {
-            let not_found = || AppError::not_found("no such case");
-            if !cases::is_visible(tx, &case_id, &device.account_id)? {
-                return Err(not_found());
-            }
-            let case = cases::load_case(tx, &case_id)?.ok_or_else(not_found)?;
-            if case.status != CaseStatus::Verified {
-                return Err(AppError::not_allowed(
-                    reasons::NOT_ALLOWED_IN_STATUS,
-                    format!(
-                        "only a verified case waits for a rating; this one is {}",
-                        case.status
-                    ),
-                ));
-            }
-            let now = now_millis();
-            let expires_at = now.saturating_add(ttl);
-            tx.execute(
-                "INSERT INTO rating_links (token_hash, case_id, device_id, created_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![hash, case_id.to_string(), device.device_id, now, expires_at],
-            )?;
-            Ok(expires_at)
+            let (hash, device) = (hash.clone(), device.clone());
+            Box::pin(async move {
+                let not_found = || AppError::not_found("no such case");
+                if !tx.case_visible_to(&case_id, &device.account_id).await? {
+                    return Err(not_found());
+                }
+                let case = tx.load_case(&case_id).await?.ok_or_else(not_found)?;
+                if case.status != CaseStatus::Verified {
+                    return Err(AppError::not_allowed(
+                        reasons::NOT_ALLOWED_IN_STATUS,
+                        format!(
+                            "only a verified case waits for a rating; this one is {}",
+                            case.status
+                        ),
+                    ));
+                }
+                let now = now_millis();
+                let expires_at = now.saturating_add(ttl);
+                tx.insert_rating_link(&hash, &case_id, &device.device_id, now, expires_at)
+                    .await?;
+                Ok(expires_at)
+            })
         })
         .await?;
     let url = format!("{base}/r/{token}");
@@ -133,33 +134,34 @@ enum LinkState {
     Unknown,
 }
 
-fn link_state(
-    conn: &Connection,
+/// The token's hash, if it can be a token at all.
+fn token_hash(token: &str) -> Option<Vec<u8>> {
+    (token.len() == TOKEN_BYTES * 2 && token.bytes().all(|b| b.is_ascii_hexdigit()))
+        .then(|| sha256(token.as_bytes()))
+}
+
+/// What the link `row` (found, or locked, by the caller) offers now.
+async fn link_state(
+    tx: &mut ReadTx<'_>,
     map: &gridcase_core::grid::GridMap,
-    token: &str,
+    row: Option<RatingLinkRow>,
     now: Millis,
-) -> Result<(LinkState, Option<CaseId>), AppError> {
-    if token.len() != TOKEN_BYTES * 2 || !token.bytes().all(|b| b.is_ascii_hexdigit()) {
-        return Ok((LinkState::Unknown, None));
-    }
-    let row: Option<(String, Millis, Option<Millis>)> = conn
-        .query_row(
-            "SELECT case_id, expires_at, used_at FROM rating_links WHERE token_hash = ?1",
-            [sha256(token.as_bytes())],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-        )
-        .optional()?;
-    let Some((case_id, expires_at, used_at)) = row else {
+) -> Result<(LinkState, Option<CaseId>), StoreError> {
+    let Some(RatingLinkRow {
+        case_id,
+        expires_at,
+        used_at,
+    }) = row
+    else {
         return Ok((LinkState::Unknown, None));
     };
-    let case_id = CaseId::parse(&case_id).map_err(|_| AppError::internal())?;
     if used_at.is_some() {
         return Ok((LinkState::Used, Some(case_id)));
     }
     if expires_at <= now {
         return Ok((LinkState::Expired, Some(case_id)));
     }
-    let Some(case) = cases::load_case(conn, &case_id)? else {
+    let Some(case) = tx.load_case(&case_id).await? else {
         return Ok((LinkState::Unknown, None));
     };
     if case.status != CaseStatus::Verified {
@@ -216,12 +218,20 @@ pub(crate) async fn page_handler(
     let lang = lang_of(query.as_deref());
     let grids = state.grids.clone();
     let (link, _) = state
-        .db
+        .store
         .read(move |tx| {
-            let map = grids.current(tx)?;
-            link_state(tx, &map, &token, now_millis())
+            let (grids, hash) = (grids.clone(), token_hash(&token));
+            Box::pin(async move {
+                let Some(hash) = hash else {
+                    return Ok::<_, StoreError>((LinkState::Unknown, None));
+                };
+                let map = grids.current(tx).await?;
+                let row = tx.rating_link(&hash).await?;
+                link_state(tx, &map, row, now_millis()).await
+            })
         })
-        .await?;
+        .await
+        .map_err(AppError::from)?;
     Ok(match link {
         LinkState::Open(summary) => html(StatusCode::OK, &page::form(lang, &summary)),
         other => closed_page(lang, &other),
@@ -271,39 +281,45 @@ pub(crate) async fn rate_handler(
     };
     let grids = state.grids.clone();
     let comment = form.comment;
+    let hash = token_hash(&token);
     let outcome = state
-        .db
+        .store
         .write(move |tx| {
-            let map = grids.current(tx)?;
-            let now = now_millis();
-            let (link, case_id) = link_state(tx, &map, &token, now)?;
-            if !matches!(link, LinkState::Open(_)) {
-                return Ok(Err(link));
-            }
-            let Some(case_id) = case_id else {
-                return Ok(Err(LinkState::Unknown));
-            };
-            let actor = Actor {
-                role: Role::Resident,
-                id: RATING_LINK_ACTOR_ID.to_string(),
-            };
-            let kind = OpKind::Rate {
-                face,
-                comment: comment.trim().to_string(),
-            };
-            match cases::append_server_op(tx, &map, case_id, actor, kind, now)? {
-                Ok(_) => {}
-                Err(DomainError::Invalid(_)) => return Ok(Ok(page::Notice::CommentTooLong)),
-                Err(DomainError::Transition(_)) => return Ok(Err(LinkState::NotAwaiting)),
-            }
-            tx.execute(
-                "UPDATE rating_links SET used_at = ?1 WHERE token_hash = ?2",
-                params![now, sha256(token.as_bytes())],
-            )?;
-            tracing::info!(case = %case_id, face = ?face, "resident rated through a link");
-            Ok(Ok(page::Notice::Thanks))
+            let (grids, hash, comment) = (grids.clone(), hash.clone(), comment.clone());
+            Box::pin(async move {
+                let Some(hash) = hash else {
+                    return Ok::<_, StoreError>(Err(LinkState::Unknown));
+                };
+                let map = grids.current(tx).await?;
+                let now = now_millis();
+                let row = tx.lock_rating_link(&hash).await?;
+                let (link, case_id) = link_state(tx, &map, row, now).await?;
+                if !matches!(link, LinkState::Open(_)) {
+                    return Ok(Err(link));
+                }
+                let Some(case_id) = case_id else {
+                    return Ok(Err(LinkState::Unknown));
+                };
+                let actor = Actor {
+                    role: Role::Resident,
+                    id: RATING_LINK_ACTOR_ID.to_string(),
+                };
+                let kind = OpKind::Rate {
+                    face,
+                    comment: comment.trim().to_string(),
+                };
+                match cases::append_server_op(tx, &map, case_id, actor, kind, now).await? {
+                    Ok(_) => {}
+                    Err(DomainError::Invalid(_)) => return Ok(Ok(page::Notice::CommentTooLong)),
+                    Err(DomainError::Transition(_)) => return Ok(Err(LinkState::NotAwaiting)),
+                }
+                tx.use_rating_link(&hash, now).await?;
+                tracing::info!(case = %case_id, face = ?face, "resident rated through a link");
+                Ok(Ok(page::Notice::Thanks))
+            })
         })
-        .await?;
+        .await
+        .map_err(AppError::from)?;
     Ok(match outcome {
         Ok(page::Notice::CommentTooLong) => html(
             StatusCode::BAD_REQUEST,

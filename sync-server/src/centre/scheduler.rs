@@ -54,7 +54,7 @@ enum Stage {
 
 /// One pass at `now`, in the caller's write transaction.
 pub fn tick(
-    conn: &Connection,
+    conn: &mut Connection,
     map: &GridMap,
     config: &CentreConfig,
     now: Millis,
@@ -118,7 +118,15 @@ pub fn tick(
             Stage::Near => summary.near += 1,
             Stage::Overdue => summary.overdue += 1,
         }
-        if escalate_if_chased_enough(conn, map, config, &case, now)?.is_some() {
+        if crate::db::now(escalate_if_chased_enough(
+            &mut crate::db::tx(conn),
+            map,
+            config,
+            &case,
+            now,
+        ))?
+        .is_some()
+        {
             summary.escalated += 1;
         }
     }
@@ -134,7 +142,7 @@ pub fn tick(
 }
 
 fn chase(
-    conn: &Connection,
+    conn: &mut Connection,
     map: &GridMap,
     case_id: CaseId,
     note: &str,
@@ -147,7 +155,15 @@ fn chase(
     let kind = OpKind::Chase {
         note: note.to_string(),
     };
-    match cases::append_server_op(conn, map, case_id, actor, kind, now)? {
+    let appended = crate::db::now(cases::append_server_op(
+        &mut crate::db::tx(conn),
+        map,
+        case_id,
+        actor,
+        kind,
+        now,
+    ))?;
+    match appended {
         Ok((_, case)) => Ok(Some(case)),
         Err(e) => {
             // The query chose only chaseable statuses; never stop the pass.
@@ -164,7 +180,7 @@ pub async fn run_once(state: &AppState) -> Result<TickSummary, AppError> {
     state
         .db
         .write(move |tx| {
-            let map = grids.current(tx)?;
+            let map = crate::db::grid_map(&grids, tx)?;
             tick(tx, &map, &config, now_millis())
         })
         .await

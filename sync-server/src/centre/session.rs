@@ -11,7 +11,6 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use gridcase_core::time::{now_millis, Millis, MINUTE};
-use rusqlite::{params, OptionalExtension};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +18,8 @@ use super::codes;
 use super::staff::{self, load_staff, Staff};
 use crate::accounts::sha256;
 use crate::error::{parse_json, reasons, AppError};
+use crate::store::staff::SessionRow;
+use crate::store::{ReadTx, StoreError};
 use crate::AppState;
 
 pub const SESSION_COOKIE: &str = "gridcase_session";
@@ -57,25 +58,21 @@ impl FromRequestParts<AppState> for StaffSession {
         let hash = sha256(token.as_bytes());
         let now = now_millis();
         let found = state
-            .db
+            .store
             .read(move |tx| {
-                let row: Option<(String, String, Millis)> = tx
-                    .query_row(
-                        "SELECT staff_id, csrf_token, expires_at FROM staff_sessions WHERE token_hash = ?1",
-                        [&hash],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                    )
-                    .optional()?;
-                let Some((staff_id, csrf_token, expires_at)) = row else {
-                    return Ok(None);
-                };
-                let staff = load_staff(tx, &staff_id)?;
-                Ok(staff.map(|staff| StaffSession {
-                    staff,
-                    csrf_token,
-                    expires_at,
-                    token_hash: hash,
-                }))
+                let hash = hash.clone();
+                Box::pin(async move {
+                    let Some(row) = tx.staff_session(&hash).await? else {
+                        return Ok::<_, StoreError>(None);
+                    };
+                    let staff = load_staff(tx, &row.staff_id).await?;
+                    Ok(staff.map(|staff| StaffSession {
+                        staff,
+                        csrf_token: row.csrf_token,
+                        expires_at: row.expires_at,
+                        token_hash: hash,
+                    }))
+                })
             })
             .await?;
         match found {
@@ -264,12 +261,9 @@ fn login_failed() -> AppError {
     )
 }
 
-fn department_name(
-    state_conn: &rusqlite::Connection,
-    staff: &Staff,
-) -> Result<Option<String>, AppError> {
+async fn department_name(tx: &mut ReadTx<'_>, staff: &Staff) -> Result<Option<String>, StoreError> {
     Ok(match &staff.department_id {
-        Some(id) => staff::load_department(state_conn, id)?.map(|d| d.name),
+        Some(id) => tx.load_department(id).await?.map(|d| d.name),
         None => None,
     })
 }
@@ -289,23 +283,13 @@ pub(crate) async fn login_handler(
     let row = {
         let login = login.clone();
         state
-            .db
+            .store
             .read(move |tx| {
-                Ok(tx
-                    .query_row(
-                        "SELECT id, password_hash, locked_until FROM staff WHERE login = ?1",
-                        [login],
-                        |r| {
-                            Ok((
-                                r.get::<_, String>(0)?,
-                                r.get::<_, String>(1)?,
-                                r.get::<_, Option<Millis>>(2)?,
-                            ))
-                        },
-                    )
-                    .optional()?)
+                let login = login.clone();
+                Box::pin(async move { tx.staff_credentials(&login).await })
             })
             .await?
+            .map(|c| (c.staff_id, c.password_hash, c.locked_until))
     };
     if let Some((_, _, Some(until))) = &row {
         if *until > now {
@@ -328,25 +312,19 @@ pub(crate) async fn login_handler(
     };
     let config = state.centre.clone();
     if !matches {
+        let lock_until = now + config.login_lockout;
+        let max_failures = config.login_max_failures;
         let locked = state
-            .db
+            .store
             .write(move |tx| {
-                let failures: u32 = tx.query_row(
-                    "UPDATE staff SET failed_logins = failed_logins + 1 WHERE id = ?1
-                     RETURNING failed_logins",
-                    [&staff_id],
-                    |r| r.get(0),
-                )?;
-                if failures >= config.login_max_failures {
-                    tx.execute(
-                        "UPDATE staff SET failed_logins = 0, locked_until = ?1 WHERE id = ?2",
-                        params![now + config.login_lockout, staff_id],
-                    )?;
-                    return Ok(true);
-                }
-                Ok(false)
+                let staff_id = staff_id.clone();
+                Box::pin(async move {
+                    tx.count_wrong_password(&staff_id, max_failures, lock_until)
+                        .await
+                })
             })
-            .await?;
+            .await
+            .map_err(AppError::from)?;
         if locked {
             tracing::warn!("a staff login was locked after repeated wrong passwords");
         }
@@ -358,28 +336,25 @@ pub(crate) async fn login_handler(
     let me = {
         let (token_hash, csrf_token) = (sha256(token.as_bytes()), csrf_token.clone());
         state
-            .db
+            .store
             .write(move |tx| {
-                tx.execute(
-                    "UPDATE staff SET failed_logins = 0, locked_until = NULL WHERE id = ?1",
-                    [&staff_id],
-                )?;
-                // Ended sessions are of no use to anyone; drop them as we pass.
-                tx.execute(
-                    "DELETE FROM staff_sessions WHERE staff_id = ?1 AND expires_at <= ?2",
-                    params![staff_id, now],
-                )?;
-                tx.execute(
-                    "INSERT INTO staff_sessions (token_hash, staff_id, csrf_token, created_at, expires_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5)",
-                    params![token_hash, staff_id, csrf_token, now, expires_at],
-                )?;
-                let staff = load_staff(tx, &staff_id)?.ok_or_else(AppError::internal)?;
-                Ok(Me {
-                    department_name: department_name(tx, &staff)?,
-                    staff,
-                    csrf_token,
+                let session = SessionRow {
+                    staff_id: staff_id.clone(),
+                    csrf_token: csrf_token.clone(),
                     expires_at,
+                };
+                let token_hash = token_hash.clone();
+                Box::pin(async move {
+                    tx.start_session(&token_hash, &session, now).await?;
+                    let staff = load_staff(tx, &session.staff_id)
+                        .await?
+                        .ok_or_else(AppError::internal)?;
+                    Ok::<_, AppError>(Me {
+                        department_name: department_name(tx, &staff).await?,
+                        staff,
+                        csrf_token: session.csrf_token,
+                        expires_at,
+                    })
                 })
             })
             .await?
@@ -396,12 +371,13 @@ pub(crate) async fn logout_handler(
 ) -> Result<Response, AppError> {
     let hash = post.session.token_hash.clone();
     state
-        .db
+        .store
         .write(move |tx| {
-            tx.execute("DELETE FROM staff_sessions WHERE token_hash = ?1", [hash])?;
-            Ok(())
+            let hash = hash.clone();
+            Box::pin(async move { tx.end_session(&hash).await })
         })
-        .await?;
+        .await
+        .map_err(AppError::from)?;
     let cookie = cookie(&state, "", 0)?;
     Ok((
         [(header::SET_COOKIE, cookie)],
@@ -416,7 +392,14 @@ pub(crate) async fn me_handler(
     session: StaffSession,
 ) -> Result<Json<Me>, AppError> {
     let staff = session.staff.clone();
-    let department_name = state.db.read(move |tx| department_name(tx, &staff)).await?;
+    let department_name = state
+        .store
+        .read(move |tx| {
+            let staff = staff.clone();
+            Box::pin(async move { department_name(tx, &staff).await })
+        })
+        .await
+        .map_err(AppError::from)?;
     Ok(Json(Me {
         staff: session.staff,
         department_name,

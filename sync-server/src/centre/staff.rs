@@ -15,11 +15,13 @@ use gridcase_core::grid::GridMap;
 use gridcase_core::ids::CaseId;
 use gridcase_core::op::{Actor, Role};
 use gridcase_core::time::Millis;
-use rusqlite::{named_params, params, Connection, OptionalExtension};
+use rusqlite::{named_params, Connection};
 use serde::Serialize;
 
 use crate::accounts::new_id;
 use crate::error::{reasons, AppError};
+use crate::store::staff::{Reach, StaffRow};
+use crate::store::{ReadTx, StoreError, Tx};
 
 pub const MAX_NAME_CHARS: usize = 100;
 pub const MAX_LOGIN_CHARS: usize = 64;
@@ -108,7 +110,21 @@ impl Staff {
         }
     }
 
+    /// Which cases the member sees, as the store asks it.
+    pub fn reach(&self) -> Reach<'_> {
+        match self.role {
+            StaffRole::Dispatcher | StaffRole::Supervisor => Reach::Unit(self.scope()),
+            StaffRole::Department => Reach::Department(self.scope()),
+        }
+    }
+
     /// Whether the case exists, has reached the centre, and is visible.
+    pub async fn may_see(&self, tx: &mut ReadTx<'_>, case_id: &CaseId) -> Result<bool, StoreError> {
+        tx.case_within(case_id, self.reach()).await
+    }
+
+    /// [`Self::may_see`] on the old path's connection (the queue, not yet on
+    /// the store).
     pub fn sees(&self, conn: &Connection, case_id: &CaseId) -> Result<bool, AppError> {
         let sql = format!(
             "SELECT EXISTS (SELECT 1 FROM cases c JOIN case_desk d ON d.case_id = c.id
@@ -194,26 +210,33 @@ impl Staff {
     }
 }
 
-pub(crate) fn load_staff(conn: &Connection, staff_id: &str) -> Result<Option<Staff>, AppError> {
-    Ok(conn
-        .prepare_cached(
-            "SELECT id, login, name, role, unit_id, department_id FROM staff WHERE id = ?1",
-        )?
-        .query_row([staff_id], staff_from_row)
-        .optional()?)
+impl From<StaffRow> for Staff {
+    fn from(r: StaffRow) -> Staff {
+        Staff {
+            id: r.id,
+            login: r.login,
+            name: r.name,
+            // The table's CHECK allows only the three roles.
+            role: StaffRole::parse(&r.role).unwrap_or(StaffRole::Supervisor),
+            unit_id: r.unit_id,
+            department_id: r.department_id,
+        }
+    }
 }
 
-fn staff_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Staff> {
-    let role: String = r.get(3)?;
-    Ok(Staff {
-        id: r.get(0)?,
-        login: r.get(1)?,
-        name: r.get(2)?,
-        // The table's CHECK allows only the three roles.
-        role: StaffRole::parse(&role).unwrap_or(StaffRole::Supervisor),
-        unit_id: r.get(4)?,
-        department_id: r.get(5)?,
-    })
+pub(crate) async fn load_staff(
+    tx: &mut ReadTx<'_>,
+    staff_id: &str,
+) -> Result<Option<Staff>, StoreError> {
+    Ok(tx.load_staff(staff_id).await?.map(Staff::from))
+}
+
+fn no_such_login() -> AppError {
+    AppError::invalid(
+        "login",
+        reasons::NO_SUCH_LOGIN,
+        "no member of staff has this login",
+    )
 }
 
 /// The Argon2id PHC string of a password (a fresh random salt each time).
@@ -331,15 +354,12 @@ fn check_unit(map: &GridMap, field: &'static str, unit: &str) -> Result<(), AppE
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Department {
-    pub id: String,
-    pub name: String,
-    pub unit_id: Option<String>,
-}
+pub use crate::store::departments::Department;
 
-pub(crate) fn create_department(
-    conn: &Connection,
+/// Creates a department (its name unique), serving `unit_id` and below if
+/// given.
+pub(crate) async fn create_department(
+    tx: &mut Tx<'_>,
     map: &GridMap,
     name: &str,
     unit_id: Option<&str>,
@@ -349,78 +369,37 @@ pub(crate) fn create_department(
     if let Some(unit) = unit_id {
         check_unit(map, "unit", unit)?;
     }
-    let taken: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM departments WHERE name = ?1)",
-        [&name],
-        |r| r.get(0),
-    )?;
-    if taken {
-        return Err(AppError::invalid(
+    let taken = || {
+        AppError::invalid(
             "name",
             reasons::NAME_TAKEN,
             "a department of that name exists already",
-        ));
+        )
+    };
+    if tx.department_named(&name).await?.is_some() {
+        return Err(taken());
     }
-    let id = new_id();
-    conn.execute(
-        "INSERT INTO departments (id, name, unit_id, created_at) VALUES (?1, ?2, ?3, ?4)",
-        params![id, name, unit_id, now],
-    )?;
-    Ok(Department {
-        id,
+    let department = Department {
+        id: new_id(),
         name,
         unit_id: unit_id.map(str::to_string),
-    })
-}
-
-pub(crate) fn list_departments(conn: &Connection) -> Result<Vec<Department>, AppError> {
-    let mut stmt =
-        conn.prepare_cached("SELECT id, name, unit_id FROM departments ORDER BY name")?;
-    let rows = stmt.query_map([], |r| {
-        Ok(Department {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            unit_id: r.get(2)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-pub(crate) fn load_department(conn: &Connection, id: &str) -> Result<Option<Department>, AppError> {
-    Ok(conn
-        .prepare_cached("SELECT id, name, unit_id FROM departments WHERE id = ?1")?
-        .query_row([id], |r| {
-            Ok(Department {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                unit_id: r.get(2)?,
-            })
-        })
-        .optional()?)
+    };
+    tx.insert_department(&department, now).await?;
+    Ok(department)
 }
 
 /// The department `given` names: its id, or its name as people type it
 /// (names are unique). Refused by `field` when there is none.
-pub(crate) fn resolve_department(
-    conn: &Connection,
+pub(crate) async fn resolve_department(
+    tx: &mut ReadTx<'_>,
     field: &'static str,
     given: &str,
 ) -> Result<Department, AppError> {
     let given = given.trim();
-    if let Some(d) = load_department(conn, given)? {
+    if let Some(d) = tx.load_department(given).await? {
         return Ok(d);
     }
-    let by_name = conn
-        .prepare_cached("SELECT id, name, unit_id FROM departments WHERE name = ?1")?
-        .query_row([given], |r| {
-            Ok(Department {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                unit_id: r.get(2)?,
-            })
-        })
-        .optional()?;
-    by_name.ok_or_else(|| {
+    tx.department_named(given).await?.ok_or_else(|| {
         AppError::invalid(
             field,
             reasons::NO_SUCH_DEPARTMENT,
@@ -431,40 +410,15 @@ pub(crate) fn resolve_department(
 
 /// Whether `department` serves the area of the case: it serves everywhere,
 /// or the case is in its unit (or below it).
-pub(crate) fn serves_case(
-    conn: &Connection,
+pub(crate) async fn serves_case(
+    tx: &mut ReadTx<'_>,
     department: &Department,
-    case_id: &str,
-) -> Result<bool, AppError> {
-    let Some(unit) = &department.unit_id else {
-        return Ok(true);
-    };
-    Ok(conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM case_scopes WHERE case_id = ?1 AND unit_id = ?2)",
-        )?
-        .query_row([case_id, unit.as_str()], |r| r.get(0))?)
-}
-
-/// The departments that serve a case's area, for the dispatcher's choice.
-pub(crate) fn departments_serving(
-    conn: &Connection,
-    case_id: &str,
-) -> Result<Vec<Department>, AppError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, name, unit_id FROM departments d
-         WHERE d.unit_id IS NULL
-            OR EXISTS (SELECT 1 FROM case_scopes s WHERE s.case_id = ?1 AND s.unit_id = d.unit_id)
-         ORDER BY name",
-    )?;
-    let rows = stmt.query_map([case_id], |r| {
-        Ok(Department {
-            id: r.get(0)?,
-            name: r.get(1)?,
-            unit_id: r.get(2)?,
-        })
-    })?;
-    Ok(rows.collect::<Result<_, _>>()?)
+    case_id: &CaseId,
+) -> Result<bool, StoreError> {
+    match &department.unit_id {
+        None => Ok(true),
+        Some(unit) => tx.case_in_unit(case_id, unit).await,
+    }
 }
 
 /// What the admin gives to create a member of staff.
@@ -482,8 +436,8 @@ pub struct NewStaff {
 
 /// Checks and stores a member of staff; the password is hashed by the caller
 /// (outside the write transaction: Argon2 takes a while on purpose).
-pub(crate) fn create_staff(
-    conn: &Connection,
+pub(crate) async fn create_staff(
+    tx: &mut Tx<'_>,
     map: &GridMap,
     new: &NewStaff,
     password_hash: &str,
@@ -518,7 +472,7 @@ pub(crate) fn create_staff(
                     "a department handler needs a department",
                 )
             })?;
-            let department = resolve_department(conn, "department", department)?;
+            let department = resolve_department(tx, "department", department).await?;
             if new.unit_id.is_some() {
                 return Err(AppError::invalid(
                     "unit",
@@ -529,70 +483,39 @@ pub(crate) fn create_staff(
             Some(department.id)
         }
     };
-    let taken: bool = conn.query_row(
-        "SELECT EXISTS (SELECT 1 FROM staff WHERE login = ?1)",
-        [&login],
-        |r| r.get(0),
-    )?;
-    if taken {
-        return Err(AppError::invalid(
-            "login",
-            reasons::LOGIN_TAKEN,
-            "is taken already",
-        ));
+    let taken = || AppError::invalid("login", reasons::LOGIN_TAKEN, "is taken already");
+    if tx.staff_by_login(&login).await?.is_some() {
+        return Err(taken());
     }
-    let id = new_id();
-    conn.execute(
-        "INSERT INTO staff (id, login, name, role, unit_id, department_id, password_hash, created_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![
-            id,
-            login,
-            name,
-            new.role.as_str(),
-            new.unit_id,
-            department_id,
-            password_hash,
-            now
-        ],
-    )?;
-    let staff = Staff {
-        id,
+    let row = StaffRow {
+        id: new_id(),
         login,
         name,
-        role: new.role,
+        role: new.role.as_str().to_string(),
         unit_id: new.unit_id.clone(),
         department_id,
     };
+    // Two instances creating the same login at once: the unique login
+    // decides, and the loser's transaction runs again and finds it taken.
+    tx.insert_staff(&row, password_hash, now).await?;
+    let staff = Staff::from(row);
     // A new dispatcher may be the first to read cases waiting below them.
     if staff.role == StaffRole::Dispatcher {
-        super::desk::rehome(conn, map)?;
+        super::desk::rehome(tx, map).await?;
     }
     Ok(staff)
 }
 
 /// Moves a dispatcher or supervisor to another unit, then re-homes the cases
 /// that no dispatcher reads any more (or that the move lets one read).
-pub(crate) fn move_staff(
-    conn: &Connection,
+pub(crate) async fn move_staff(
+    tx: &mut Tx<'_>,
     map: &GridMap,
     login: &str,
     unit: &str,
 ) -> Result<Staff, AppError> {
     let login = normalise_login(login)?;
-    let found: Option<Staff> = conn
-        .prepare_cached(
-            "SELECT id, login, name, role, unit_id, department_id FROM staff WHERE login = ?1",
-        )?
-        .query_row([&login], staff_from_row)
-        .optional()?;
-    let staff = found.ok_or_else(|| {
-        AppError::invalid(
-            "login",
-            reasons::NO_SUCH_LOGIN,
-            "no member of staff has this login",
-        )
-    })?;
+    let staff = Staff::from(tx.staff_by_login(&login).await?.ok_or_else(no_such_login)?);
     if staff.role == StaffRole::Department {
         return Err(AppError::invalid(
             "unit",
@@ -601,50 +524,35 @@ pub(crate) fn move_staff(
         ));
     }
     check_unit(map, "unit", unit)?;
-    conn.execute(
-        "UPDATE staff SET unit_id = ?2 WHERE id = ?1",
-        params![staff.id, unit],
-    )?;
+    tx.set_staff_unit(&staff.id, unit).await?;
     if staff.role == StaffRole::Dispatcher {
-        super::desk::rehome(conn, map)?;
+        super::desk::rehome(tx, map).await?;
     }
-    load_staff(conn, &staff.id)?.ok_or_else(AppError::internal)
+    load_staff(tx, &staff.id)
+        .await?
+        .ok_or_else(AppError::internal)
 }
 
 /// Replaces a member's password (hashed by the caller), lifts a lockout and
 /// ends every session they have: whoever knew the old one is out at once.
-pub(crate) fn set_password(
-    conn: &Connection,
+pub(crate) async fn set_password(
+    tx: &mut Tx<'_>,
     login: &str,
     password_hash: &str,
 ) -> Result<Staff, AppError> {
     let login = normalise_login(login)?;
-    let id: Option<String> = conn
-        .query_row("SELECT id FROM staff WHERE login = ?1", [&login], |r| {
-            r.get(0)
-        })
-        .optional()?;
-    let id = id.ok_or_else(|| {
-        AppError::invalid(
-            "login",
-            reasons::NO_SUCH_LOGIN,
-            "no member of staff has this login",
-        )
-    })?;
-    conn.execute(
-        "UPDATE staff SET password_hash = ?2, failed_logins = 0, locked_until = NULL WHERE id = ?1",
-        params![id, password_hash],
-    )?;
-    conn.execute("DELETE FROM staff_sessions WHERE staff_id = ?1", [&id])?;
-    load_staff(conn, &id)?.ok_or_else(AppError::internal)
+    let staff = tx.staff_by_login(&login).await?.ok_or_else(no_such_login)?;
+    tx.set_staff_password(&staff.id, password_hash).await?;
+    Ok(Staff::from(staff))
 }
 
-pub(crate) fn list_staff(conn: &Connection) -> Result<Vec<Staff>, AppError> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, login, name, role, unit_id, department_id FROM staff ORDER BY login",
-    )?;
-    let rows = stmt.query_map([], staff_from_row)?;
-    Ok(rows.collect::<Result<_, _>>()?)
+pub(crate) async fn list_staff(tx: &mut ReadTx<'_>) -> Result<Vec<Staff>, StoreError> {
+    Ok(tx
+        .list_staff()
+        .await?
+        .into_iter()
+        .map(Staff::from)
+        .collect())
 }
 
 #[cfg(test)]

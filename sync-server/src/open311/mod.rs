@@ -183,7 +183,7 @@ async fn post_request(
     let case_id = state
         .db
         .write(move |tx| {
-            let map = grids.current(tx)?;
+            let map = crate::db::grid_map(&grids, tx)?;
             requests::file(tx, &map, &key_id, request, now)
         })
         .await?;

@@ -28,7 +28,6 @@ use super::services::{OCCURRED_AT_ATTRIBUTE, TITLE_ATTRIBUTE};
 use crate::calendar::{self, DateEnd, Period, Zone};
 use crate::cases;
 use crate::error::{reasons, AppError};
-use crate::names::Departments;
 use crate::public::PublicCase;
 use crate::status_sql;
 
@@ -38,7 +37,7 @@ pub const MAX_SPAN: Millis = 90 * DAY;
 
 /// The actor id of a resident reporting through the client holding `key_id`.
 pub fn resident_actor_id(key_id: &str) -> String {
-    format!("open311:{key_id}")
+    format!("{}{key_id}", crate::names::OPEN311_ACTOR_PREFIX)
 }
 
 /// Open311's two states.
@@ -245,8 +244,12 @@ impl RequestQuery {
 }
 
 /// The requests a query selects, newest first, at most [`MAX_REQUESTS`].
-pub fn find(conn: &Connection, zone: &Zone, query: &RequestQuery) -> Result<Document, AppError> {
-    let departments = Departments::load(conn)?;
+pub fn find(
+    conn: &mut Connection,
+    zone: &Zone,
+    query: &RequestQuery,
+) -> Result<Document, AppError> {
+    let departments = crate::db::departments(conn)?;
     let select = format!(
         "SELECT c.state, c.resolved_at, r.media_url FROM cases c
         LEFT JOIN open311_requests r ON r.case_id = c.id WHERE c.status NOT IN {}",
@@ -501,7 +504,7 @@ fn refused(e: DomainError) -> AppError {
 /// Files a checked request as a resident's case, in the caller's write
 /// transaction; any error leaves nothing written (the caller rolls back).
 pub fn file(
-    conn: &Connection,
+    conn: &mut Connection,
     map: &GridMap,
     key_id: &str,
     request: NewRequest,
@@ -528,9 +531,28 @@ pub fn file(
     let create = OpKind::Create {
         draft: request.draft,
     };
-    cases::append_server_op(conn, map, case_id, actor.clone(), create, now)?.map_err(refused)?;
-    cases::append_server_op(conn, map, case_id, actor, OpKind::Submit, now)?.map_err(refused)?;
-    cases::receive(conn, map, case_id, now)?;
+    {
+        let mut tx = crate::db::tx(conn);
+        crate::db::now(cases::append_server_op(
+            &mut tx,
+            map,
+            case_id,
+            actor.clone(),
+            create,
+            now,
+        ))?
+        .map_err(refused)?;
+        crate::db::now(cases::append_server_op(
+            &mut tx,
+            map,
+            case_id,
+            actor,
+            OpKind::Submit,
+            now,
+        ))?
+        .map_err(refused)?;
+        crate::db::now(cases::receive(&mut tx, map, case_id, now))?;
+    }
     let c = &request.contact;
     conn.execute(
         "INSERT INTO open311_requests (case_id, key_id, email, first_name, last_name, phone,

@@ -482,7 +482,7 @@ async fn a_new_password_ends_the_old_sessions_and_lifts_a_lockout() {
         .server
         .admin()
         .reset_password("nobody", "a brand new password");
-    assert_eq!(err.unwrap_err().body.field.as_deref(), Some("login"));
+    assert_eq!(err.unwrap_err().field(), Some("login"));
 }
 
 /// The defaults, as a centre gets them without configuring anything: five

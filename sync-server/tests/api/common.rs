@@ -1,4 +1,9 @@
 //! A real server on 127.0.0.1:0 with a temporary data folder, and a client.
+//!
+//! The database: SQLite in the data folder, or, with
+//! `GRIDCASE_TEST_DATABASE=postgres`, a fresh database of its own on this
+//! test binary's throwaway PostgreSQL cluster
+//! ([`gridcase_test_support::postgres::PgCluster`]).
 
 #![allow(dead_code)]
 
@@ -47,10 +52,42 @@ pub fn in_g2() -> GeoPoint {
     GeoPoint::new(42.85, 125.15, 5.0).unwrap()
 }
 
+/// Which database the tests run on (`GRIDCASE_TEST_DATABASE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestDatabase {
+    Sqlite,
+    Postgres,
+}
+
+impl TestDatabase {
+    pub fn from_env() -> TestDatabase {
+        match std::env::var("GRIDCASE_TEST_DATABASE").as_deref() {
+            Ok("postgres") => TestDatabase::Postgres,
+            Ok("sqlite") | Ok("") | Err(_) => TestDatabase::Sqlite,
+            Ok(other) => panic!("GRIDCASE_TEST_DATABASE={other}: use sqlite or postgres"),
+        }
+    }
+
+    /// A fresh database's URL on PostgreSQL; `None` on SQLite (the data
+    /// folder's file).
+    pub fn fresh_url(self) -> Option<String> {
+        match self {
+            TestDatabase::Sqlite => None,
+            TestDatabase::Postgres => Some(
+                gridcase_test_support::postgres::PgCluster::shared()
+                    .and_then(|pg| pg.fresh_database("api"))
+                    .expect("a database on the test cluster"),
+            ),
+        }
+    }
+}
+
 pub struct Server {
     pub url: String,
     pub http: reqwest::Client,
     pub dir: TempDir,
+    /// The PostgreSQL database, when the tests run on one.
+    pub database_url: Option<String>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -72,13 +109,15 @@ impl Server {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config {
             data_dir: dir.path().to_path_buf(),
+            database_url: TestDatabase::from_env().fresh_url(),
             ..Config::default()
         };
         // Tests run the deadline scheduler's pass by hand, at a chosen time.
         config.centre.scheduler_period = None;
         tune(&mut config);
-        let state = AppState::open(&config).unwrap();
-        Admin::open(dir.path())
+        let state = AppState::open(&config).await.unwrap();
+        let database_url = config.database_url.clone();
+        Admin::open_with(dir.path(), database_url.as_deref())
             .unwrap()
             .import_grids(GRIDS)
             .unwrap();
@@ -92,6 +131,7 @@ impl Server {
             url,
             http: reqwest::Client::new(),
             dir,
+            database_url,
             shutdown: Some(tx),
             task: Some(task),
         }
@@ -114,7 +154,41 @@ impl Server {
 
     /// The admin command, as a separate process would run it.
     pub fn admin(&self) -> Admin {
-        Admin::open(self.dir.path()).unwrap()
+        Admin::open_with(self.dir.path(), self.database_url.as_deref()).unwrap()
+    }
+
+    /// Everything the database holds, as bytes to search (the SQLite file
+    /// and its WAL; on PostgreSQL every row of every table as text).
+    pub async fn database_bytes(&self) -> Vec<u8> {
+        let Some(url) = &self.database_url else {
+            let mut bytes = std::fs::read(gridcase_server::database_path(self.dir.path())).unwrap();
+            bytes
+                .extend(std::fs::read(self.dir.path().join("gridcase.db-wal")).unwrap_or_default());
+            return bytes;
+        };
+        let (client, conn) = tokio_postgres::connect(url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let tables = client
+            .query(
+                "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+                &[],
+            )
+            .await
+            .unwrap();
+        let mut bytes = Vec::new();
+        for t in tables {
+            let table: String = t.get(0);
+            let rows = client
+                .query(&format!("SELECT t::text FROM \"{table}\" t"), &[])
+                .await
+                .unwrap();
+            for r in rows {
+                bytes.extend(r.get::<_, String>(0).into_bytes());
+            }
+        }
+        bytes
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -323,7 +323,7 @@ async fn a_centre_step_flows_back_to_the_reporter() {
         .admin()
         .dispatch(&id.to_string(), "市政", 1, "")
         .unwrap_err();
-    assert_eq!(err.code(), "not_allowed");
+    assert_eq!(err.code(), Some("not_allowed"));
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 //!
 //! ```no_run
 //! # fn main() -> anyhow::Result<()> {
-//! use gridcase_tests::postgres::PgCluster;
+//! use gridcase_test_support::postgres::PgCluster;
 //! let pg = PgCluster::shared()?; // one per test binary, stopped at exit
 //! let url = pg.fresh_database("api_login")?; // postgres://api_login_1:…@127.0.0.1:PORT/api_login_1
 //! // … start gridcase-server with --database-url {url} …
