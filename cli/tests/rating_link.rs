@@ -2,29 +2,10 @@
 //! syncs and checks a case on site from the command line, then prints the
 //! resident's link and writes its QR code to a file.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
+use common::*;
 use gridcase_tests::server::ServerProcess;
-use serde_json::Value;
-
-fn gridcase(data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_gridcase"))
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("running gridcase")
-}
-
-fn ok_json(out: Output) -> Value {
-    assert!(
-        out.status.success(),
-        "gridcase failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("gridcase printed JSON")
-}
 
 #[test]
 fn a_verified_case_gets_a_link_and_its_qr_code_in_a_file() {
@@ -45,25 +26,7 @@ fn a_verified_case_gets_a_link_and_its_qr_code_in_a_file() {
             "--json",
         ],
     ));
-    let case = ok_json(gridcase(
-        &data,
-        &[
-            "new",
-            "--category",
-            "collapsed_manhole",
-            "--title",
-            "井盖塌陷",
-            "--lat",
-            "42.895",
-            "--lon",
-            "125.135",
-            "--deadline-hours",
-            "48",
-            "--submit",
-            "--json",
-        ],
-    ));
-    let id = case["id"].as_str().unwrap().to_string();
+    let id = submitted_manhole_case(&data);
 
     // Not enrolled elsewhere, not verified here: both refused, plainly.
     let elsewhere = gridcase(&tmp.path().join("other"), &["rating-link", &id]);

@@ -25,25 +25,7 @@ fn a_refused_step_is_listed_with_its_reason_until_it_is_sent_again() {
         &data,
         &["enrol", "--server", &server.url, "--code", &leader.code],
     ));
-    let case = ok_json(gridcase(
-        &data,
-        &[
-            "new",
-            "--category",
-            "collapsed_manhole",
-            "--title",
-            "井盖塌陷",
-            "--lat",
-            "42.895",
-            "--lon",
-            "125.135",
-            "--deadline-hours",
-            "48",
-            "--submit",
-            "--json",
-        ],
-    ));
-    let id = case["id"].as_str().unwrap().to_string();
+    let id = submitted_manhole_case(&data);
     let short = &id[id.len() - 8..];
     let first = sync(&data, "en");
     assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));

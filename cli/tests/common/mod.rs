@@ -56,6 +56,33 @@ pub fn ok_json(o: Output) -> Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
+/// Records and submits the collapsed manhole of the brief in grid
+/// 220402001001-G01, as a grid leader types it; the case's id.
+pub fn submitted_manhole_case(data: &Path) -> String {
+    let case = ok_json(gridcase(
+        data,
+        &[
+            "new",
+            "--category",
+            "collapsed_manhole",
+            "--title",
+            "井盖塌陷",
+            "--lat",
+            "42.895",
+            "--lon",
+            "125.135",
+            "--deadline-hours",
+            "48",
+            "--submit",
+            "--json",
+        ],
+    ));
+    case["id"]
+        .as_str()
+        .expect("new printed the case's id")
+        .to_string()
+}
+
 /// The command failed with status 1; its error line.
 pub fn refused(o: Output) -> String {
     assert_eq!(
